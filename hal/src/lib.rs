@@ -1,0 +1,14 @@
+//! aiolos HAL: aarch64 device drivers and platform discovery, with no policy.
+//!
+//! Drivers touch hardware only through the register blocks here; anything that is an
+//! aarch64 instruction is compiled only for `target_arch = "aarch64"`, so the crate (and
+//! above all the DTB parser in [`dtb`]) builds and is tested on the host too.
+#![no_std]
+
+pub mod cpu;
+pub mod dtb;
+pub mod gic;
+pub mod psci;
+pub mod semihosting;
+pub mod timer;
+pub mod uart;
