@@ -1,0 +1,302 @@
+//! [`Context`]: one per core, owned by that core — QEMU's `AioContext`.
+//!
+//! # The handshake (see `/work/shared/PROTOCOL.md`, checked by `model/*.pml` and loom)
+//!
+//! | word        | written by                 | meaning                                      |
+//! |-------------|----------------------------|----------------------------------------------|
+//! | `notify_me` | the owner only             | non-zero while the owner may block           |
+//! | `notified`  | notifiers set, owner clears| someone set the EventNotifier since the last accept |
+//!
+//! Owner, one blocking [`Context::poll`]:
+//! 1. raise `notify_me`;
+//! 2. **full fence** (pairs with (b));
+//! 3. re-check for work (run queue, bottom halves, expired timers); if none, `wait` on the
+//!    EventNotifier until the nearest timer deadline;
+//! 4. lower `notify_me` (Release: the waiting is finished before notifiers may skip kicks);
+//! 5. accept: if `notified.swap(false)` was true, `test_and_clear` the EventNotifier;
+//! 6. run bottom halves, timers, ready tasks.
+//!
+//! Notifier, [`Context::notify`] (after publishing work with a Release push):
+//! a. (publish the work;)
+//! b. **full fence** (pairs with (2));
+//! c. if `notify_me != 0`: `set` the EventNotifier, **then** set `notified` (Release; pairs
+//!    with the swap in (5)).
+//!
+//! (2) and (b) are the store-buffering pattern: both are explicit `fence(SeqCst)` (DMB ISH).
+//! A SeqCst RMW followed by a Relaxed load is *not* a full fence on aarch64.
+//!
+//! Invariant on `notified`: when it is false, the EventNotifier is clear, or the owner is about
+//! to clear `notified` before it looks for more work. False positives are harmless.
+//!
+//! # Ownership
+//! Only the owner core calls [`Context::poll`] (a re-entrant or concurrent `poll` panics).
+//! Everything else (`notify`, scheduling bottom halves, waking tasks, spawning) is lock-free
+//! and may be called from any core or interrupt handler.
+
+use core::sync::atomic::{AtomicBool as CoreAtomicBool, Ordering as CoreOrdering};
+
+use crate::bh::Bh;
+use crate::notifier::{Clock, EventNotifier};
+use crate::poll_policy::{PollParams, PollPolicy};
+use crate::raw::once::OnceCell;
+use crate::raw::stack::Stack;
+use crate::stats::{Stats, StatsSnapshot};
+use crate::sync::{fence, loom_const_fn, AtomicBool, AtomicUsize, Ordering};
+use crate::task::header::TaskHeader;
+use crate::timer::TimerTable;
+
+/// The platform half of a context, attached once by the owner before first use.
+#[derive(Clone, Copy)]
+struct Platform {
+    notifier: &'static dyn EventNotifier,
+    clock: &'static dyn Clock,
+}
+
+/// Error from [`Context::attach`]: the context already has a notifier and clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlreadyAttached;
+
+impl core::fmt::Display for AlreadyAttached {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("context already attached to a notifier and clock")
+    }
+}
+
+/// A per-core event loop. Place them in a `static` array, one per core.
+pub struct Context {
+    id: usize,
+    platform: OnceCell<Platform>,
+    /// Written only by the owner (module docs).
+    notify_me: AtomicUsize,
+    notified: AtomicBool,
+    pub(crate) run_queue: Stack<TaskHeader>,
+    pub(crate) bh_list: Stack<Bh>,
+    pub(crate) idle_bh_list: Stack<Bh>,
+    pub(crate) timers: TimerTable,
+    poll_policy: PollPolicy,
+    pub(crate) stats: Stats,
+    /// Guards against re-entrant or concurrent `poll` (owner-only bookkeeping).
+    polling: CoreAtomicBool,
+}
+
+impl core::fmt::Debug for Context {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Context")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    loom_const_fn! {
+        /// A detached context; call [`Context::attach`] before the first `poll`.
+        pub fn new(id: usize) -> Context {
+            Context {
+                id,
+                platform: OnceCell::new(),
+                notify_me: AtomicUsize::new(0),
+                notified: AtomicBool::new(false),
+                run_queue: Stack::new(),
+                bh_list: Stack::new(),
+                idle_bh_list: Stack::new(),
+                timers: TimerTable::new(),
+                poll_policy: PollPolicy::new(),
+                stats: Stats::new(),
+                polling: CoreAtomicBool::new(false),
+            }
+        }
+    }
+
+    /// Attaches the platform's EventNotifier and clock (once, before the first `poll`).
+    /// Notifies that arrive before `attach` are harmless: `notify_me` is 0 until the first
+    /// blocking poll, so they never need the notifier.
+    pub fn attach(
+        &self,
+        notifier: &'static dyn EventNotifier,
+        clock: &'static dyn Clock,
+    ) -> Result<(), AlreadyAttached> {
+        self.platform
+            .set(Platform { notifier, clock })
+            .map_err(|_| AlreadyAttached)
+    }
+
+    /// This context's id (the core number, by convention).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    fn platform(&self) -> Platform {
+        self.platform
+            .get()
+            .expect("aiolos: Context used before attach()")
+    }
+
+    /// The attached clock.
+    pub fn clock(&self) -> &'static dyn Clock {
+        self.platform().clock
+    }
+
+    /// Current time on the attached clock, or 0 if not attached yet.
+    pub fn now(&self) -> u64 {
+        self.platform.get().map_or(0, |p| p.clock.now())
+    }
+
+    /// Configure adaptive polling (owner only). `PollParams::DISABLED` turns it off.
+    pub fn set_poll_params(&self, params: PollParams) {
+        self.poll_policy.set(params);
+    }
+
+    /// A copy of this context's statistics.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// aio_notify: make sure the owner will look for work. Call after publishing the work.
+    /// Lock-free; callable from any core and from interrupt handlers.
+    pub fn notify(&self) {
+        Stats::inc(&self.stats.notifies);
+        // (b) Full fence: orders the caller's publication of work (a store) before the load
+        // of notify_me below. Pairs with the owner's fence (2) in `poll`.
+        #[cfg(not(aiolos_mutant = "no_notifier_fence"))]
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence above; pairs with the owner's store in step (1).
+        if self.notify_me.load(Ordering::Relaxed) != 0 {
+            // Attached before notify_me can be non-zero (the owner attaches, then polls).
+            let p = self.platform();
+            p.notifier.set();
+            Stats::inc(&self.stats.kicks);
+            // Release: the set above happens-before the owner's swap that reads true, so the
+            // owner's test_and_clear sees the event. Pairs with the AcqRel swap in
+            // `notify_accept`. Setting `notified` before the event is BUG1 in the model.
+            self.notified.store(true, Ordering::Release);
+        } else {
+            Stats::inc(&self.stats.notifies_skipped);
+        }
+    }
+
+    /// aio_notify_accept: clear the EventNotifier only if somebody set it. Owner only.
+    pub fn notify_accept(&self) {
+        Stats::inc(&self.stats.accepts);
+        // AcqRel: Acquire pairs with the Release store of `notified` in `notify` (the event's
+        // set is visible to the test_and_clear below); Release keeps our earlier reads of the
+        // work lists before the clear.
+        if self.notified.swap(false, Ordering::AcqRel) {
+            Stats::inc(&self.stats.accepts_notified);
+            if let Some(p) = self.platform.get() {
+                p.notifier.test_and_clear();
+            }
+        }
+    }
+
+    /// True if there is work the owner must not sleep through. `Relaxed` loads: callers order
+    /// them (the owner's fence (2)).
+    fn has_work(&self, now: u64) -> bool {
+        !self.run_queue.is_empty_relaxed()
+            || !self.bh_list.is_empty_relaxed()
+            || self.timers.next_deadline().is_some_and(|d| d <= now)
+    }
+
+    /// Deadline to sleep until: the nearest timer, capped at 10 ms while idle BHs wait.
+    fn sleep_deadline(&self, now: u64) -> Option<u64> {
+        let mut deadline = self.timers.next_deadline();
+        if !self.idle_bh_list.is_empty_relaxed() {
+            let cap = now + self.clock().ticks_per_second() / 100;
+            deadline = Some(deadline.map_or(cap, |d| d.min(cap)));
+        }
+        deadline
+    }
+
+    /// aio_poll: wait (if `blocking`) for work, then run bottom halves, expired timers and
+    /// ready tasks once. Returns whether progress was made (a BH, timer or task ran; idle
+    /// bottom halves do not count). Owner only.
+    pub fn poll(&'static self, blocking: bool) -> bool {
+        if self.polling.swap(true, CoreOrdering::Acquire) {
+            panic!("aiolos: Context::poll called re-entrantly or from two cores");
+        }
+        Stats::inc(&self.stats.polls);
+        if blocking {
+            self.wait_for_work();
+        }
+        // (5) accept.
+        self.notify_accept();
+        // (6) run. Each list is taken once, so work queued while running (a BH rescheduling
+        // itself, a task waking itself) runs on the next iteration.
+        let mut progress = crate::bh::run_list(self, &self.bh_list, false);
+        crate::bh::run_list(self, &self.idle_bh_list, true);
+        progress |= self.timers.fire(self);
+        progress |= crate::task::run_queue(self);
+        self.polling.store(false, CoreOrdering::Release);
+        progress
+    }
+
+    /// Steps (1)-(4), with adaptive polling in front.
+    fn wait_for_work(&self) {
+        let p = self.platform();
+        let start = p.clock.now();
+        let window = self.poll_policy.window();
+        if window > 0 {
+            // Busy-poll with notify_me == 0: notifiers skip the kick meanwhile.
+            loop {
+                Stats::inc(&self.stats.poll_iterations);
+                let now = p.clock.now();
+                if self.has_work(now) {
+                    self.poll_policy.adjust(now - start);
+                    return;
+                }
+                if now.wrapping_sub(start) >= window {
+                    break;
+                }
+                core::hint::spin_loop();
+            }
+        }
+        #[cfg(aiolos_mutant = "rmw_relaxed")]
+        {
+            // QEMU's 2019 aarch64 bug: a SeqCst RMW followed by Relaxed loads is not a full
+            // fence. Kept only as a loom negative control.
+            self.notify_me.fetch_add(1, Ordering::SeqCst);
+        }
+        #[cfg(not(aiolos_mutant = "rmw_relaxed"))]
+        {
+            // (1) Relaxed: only the owner writes notify_me; the fence below orders this store
+            // before the re-check. Pairs with the Relaxed load in `notify` (via the fences).
+            self.notify_me.store(1, Ordering::Relaxed);
+            // (2) Full fence: store notify_me -> load the work lists. Pairs with fence (b) in
+            // `notify`.
+            #[cfg(not(aiolos_mutant = "no_owner_fence"))]
+            fence(Ordering::SeqCst);
+        }
+        // (3) re-check, then sleep until the nearest deadline.
+        let now = p.clock.now();
+        if !self.has_work(now) {
+            let deadline = self.sleep_deadline(now);
+            if deadline.is_none_or(|d| d > now) {
+                Stats::inc(&self.stats.sleeps);
+                p.notifier.wait(deadline);
+            }
+        }
+        // (4) Release: the wait (and the re-check) finish before a notifier can observe 0 and
+        // skip the kick. Pairs with the Relaxed load in `notify` after its fence.
+        self.notify_me.store(0, Ordering::Release);
+        self.poll_policy.adjust(p.clock.now().wrapping_sub(start));
+    }
+
+    /// Runs `poll(true)` forever.
+    pub fn run(&'static self) -> ! {
+        loop {
+            self.poll(true);
+        }
+    }
+
+    /// Runs `poll(true)` until `done()` returns true.
+    pub fn run_until(&'static self, mut done: impl FnMut() -> bool) {
+        while !done() {
+            self.poll(true);
+        }
+    }
+
+    /// Enqueue a task on this context's run queue and notify. Caller set its SCHEDULED bit.
+    pub(crate) fn enqueue_task(&self, task: &'static TaskHeader) {
+        self.run_queue.push(task);
+        self.notify();
+    }
+}
