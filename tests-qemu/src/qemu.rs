@@ -1,0 +1,423 @@
+//! Boot configuration, QEMU command lines, and the kernel output contract.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const QEMU: &str = "qemu-system-aarch64";
+
+/// Which accelerator to ask QEMU for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    Tcg,
+    Kvm,
+    Auto,
+}
+
+/// One way of booting the kernel: everything `run`, `boot`, the runner and the matrix vary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BootConfig {
+    pub smp: u32,
+    pub gic: u32,
+    pub el: u32,
+    pub cpu: String,
+    /// True when `cpu` was given explicitly (KVM then keeps it instead of `host`).
+    pub cpu_explicit: bool,
+    pub mem: String,
+    pub accel: Accel,
+    pub interactive: bool,
+    /// Extra bootargs (`-append`), space-separated.
+    pub append: Vec<String>,
+    /// Boot this file instead of building the kernel.
+    pub kernel: Option<PathBuf>,
+    /// `-dtb FILE`.
+    pub dtb: Option<PathBuf>,
+    /// Extra raw QEMU arguments (`--qemu-arg ARG`, repeatable).
+    pub qemu_extra: Vec<String>,
+}
+
+impl Default for BootConfig {
+    fn default() -> Self {
+        BootConfig {
+            smp: 4,
+            gic: 3,
+            el: 1,
+            cpu: "max".into(),
+            cpu_explicit: false,
+            mem: "512M".into(),
+            accel: Accel::Tcg,
+            interactive: false,
+            append: Vec::new(),
+            kernel: None,
+            dtb: None,
+            qemu_extra: Vec::new(),
+        }
+    }
+}
+
+pub const BOOT_OPTIONS_HELP: &str = "\
+  --smp N             number of cores (default 4)
+  --gic 2|3           GIC version (default 3)
+  --el 1|2            entry exception level; 2 adds virtualization=on (default 1)
+  --cpu NAME          QEMU cpu model: max, cortex-a53, cortex-a72, ... (default max)
+  --mem SIZE          guest RAM (default 512M)
+  --accel tcg|kvm|auto  auto = kvm with -cpu host on an aarch64 host with /dev/kvm (default tcg)
+  --interactive       console echo: adds bootarg `interactive`
+  --append STR        extra bootargs (repeatable)
+  --kernel PATH       boot this ELF instead of building the demo kernel
+  --dtb FILE          pass this device tree to QEMU (-dtb)
+  --qemu-arg ARG      extra raw QEMU argument (repeatable)";
+
+impl BootConfig {
+    /// Parses the boot options; unknown options are an error. `--opt=value` is accepted too.
+    /// A lone `--` is ignored (so `cargo xtask run -- --smp 2` works).
+    pub fn parse(args: &[String]) -> Result<BootConfig, String> {
+        let mut c = BootConfig::default();
+        let mut it = args.iter().peekable();
+        while let Some(arg) = it.next() {
+            if arg == "--" {
+                continue;
+            }
+            let (key, inline) = match arg.split_once('=') {
+                Some((k, v)) if k.starts_with("--") => (k.to_string(), Some(v.to_string())),
+                _ => (arg.clone(), None),
+            };
+            let mut value = |name: &str| -> Result<String, String> {
+                match &inline {
+                    Some(v) => Ok(v.clone()),
+                    None => it.next().cloned().ok_or(format!("{name} needs a value")),
+                }
+            };
+            match key.as_str() {
+                "--smp" => {
+                    c.smp = parse_num(&value("--smp")?, "--smp")?;
+                    if c.smp == 0 {
+                        return Err("--smp must be at least 1".into());
+                    }
+                }
+                "--gic" => {
+                    c.gic = parse_num(&value("--gic")?, "--gic")?;
+                    if c.gic != 2 && c.gic != 3 {
+                        return Err("--gic must be 2 or 3".into());
+                    }
+                }
+                "--el" => {
+                    c.el = parse_num(&value("--el")?, "--el")?;
+                    if c.el != 1 && c.el != 2 {
+                        return Err("--el must be 1 or 2".into());
+                    }
+                }
+                "--cpu" => {
+                    c.cpu = value("--cpu")?;
+                    c.cpu_explicit = true;
+                }
+                "--mem" | "-m" => c.mem = value("--mem")?,
+                "--accel" => {
+                    c.accel = match value("--accel")?.as_str() {
+                        "tcg" => Accel::Tcg,
+                        "kvm" => Accel::Kvm,
+                        "auto" => Accel::Auto,
+                        other => return Err(format!("--accel: unknown accelerator `{other}`")),
+                    }
+                }
+                "--interactive" => c.interactive = true,
+                "--append" => c.append.push(value("--append")?),
+                "--kernel" => c.kernel = Some(PathBuf::from(value("--kernel")?)),
+                "--dtb" => c.dtb = Some(PathBuf::from(value("--dtb")?)),
+                "--qemu-arg" => c.qemu_extra.push(value("--qemu-arg")?),
+                _ => return Err(format!("unknown option `{arg}`")),
+            }
+        }
+        Ok(c)
+    }
+
+    /// The accelerator actually used (resolves `auto`).
+    pub fn resolved_accel(&self) -> Accel {
+        match self.accel {
+            Accel::Auto => {
+                if std::env::consts::ARCH == "aarch64" && Path::new("/dev/kvm").exists() {
+                    Accel::Kvm
+                } else {
+                    Accel::Tcg
+                }
+            }
+            a => a,
+        }
+    }
+
+    /// The bootargs string for `-append`, if any.
+    pub fn bootargs(&self) -> Option<String> {
+        let mut words: Vec<&str> = Vec::new();
+        if self.interactive {
+            words.push("interactive");
+        }
+        words.extend(
+            self.append
+                .iter()
+                .map(|s| s.as_str())
+                .filter(|s| !s.is_empty()),
+        );
+        if words.is_empty() {
+            None
+        } else {
+            Some(words.join(" "))
+        }
+    }
+
+    /// `-M`, `-cpu`, `-smp`, `-m` and `-accel`: the arguments that shape the machine (and so
+    /// the DTB QEMU generates; `dumpdtb` must use the same ones).
+    pub fn machine_args(&self, dumpdtb: Option<&Path>) -> Vec<String> {
+        let kvm = self.resolved_accel() == Accel::Kvm;
+        let mut m = format!("virt,gic-version={}", self.gic);
+        if self.el == 2 {
+            m.push_str(",virtualization=on");
+        }
+        if let Some(f) = dumpdtb {
+            m.push_str(&format!(",dumpdtb={}", f.display()));
+        }
+        let cpu = if kvm && !self.cpu_explicit {
+            "host".to_string()
+        } else {
+            self.cpu.clone()
+        };
+        vec![
+            "-M".into(),
+            m,
+            "-cpu".into(),
+            cpu,
+            "-smp".into(),
+            self.smp.to_string(),
+            "-m".into(),
+            self.mem.clone(),
+            "-accel".into(),
+            if kvm { "kvm" } else { "tcg" }.into(),
+            // No NIC: the default one wants efi-virtio.rom, which a --no-install-recommends
+            // QEMU lacks.
+            "-nic".into(),
+            "none".into(),
+        ]
+    }
+
+    /// The full QEMU command. `captured` selects the harness console wiring (serial and the
+    /// semihosting console multiplexed onto stdout, no monitor) instead of `-nographic`.
+    pub fn command(&self, kernel: &Path, captured: bool) -> Command {
+        let kvm = self.resolved_accel() == Accel::Kvm;
+        let mut cmd = Command::new(QEMU);
+        cmd.args(self.machine_args(None));
+        if captured {
+            cmd.args(["-display", "none", "-monitor", "none"]);
+            cmd.args(["-chardev", "stdio,id=con,mux=on", "-serial", "chardev:con"]);
+            if !kvm {
+                // Semihosting output (SYS_WRITE0) lands in the same stream as the serial port,
+                // so a kernel without a usable UART can still report its verdict.
+                cmd.args(["-semihosting-config", "enable=on,target=native,chardev=con"]);
+            }
+        } else {
+            cmd.arg("-nographic");
+            if !kvm {
+                // Semihosting does not exist under KVM: the kernel's `hlt` would be undefined.
+                cmd.arg("-semihosting");
+            }
+        }
+        cmd.arg("-kernel").arg(kernel);
+        if let Some(dtb) = &self.dtb {
+            cmd.arg("-dtb").arg(dtb);
+        }
+        if let Some(b) = self.bootargs() {
+            cmd.args(["-append", &b]);
+        }
+        cmd.args(&self.qemu_extra);
+        cmd
+    }
+
+    /// A short name for the matrix: `gic3-el1-smp4-max`.
+    pub fn name(&self) -> String {
+        format!("gic{}-el{}-smp{}-{}", self.gic, self.el, self.smp, self.cpu)
+    }
+}
+
+fn parse_num(s: &str, what: &str) -> Result<u32, String> {
+    s.parse()
+        .map_err(|_| format!("{what}: `{s}` is not a number"))
+}
+
+/// What a boot is expected to end with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// QEMU exits 0 and the last line is `exit: ok`.
+    Ok,
+    /// QEMU exits non-zero and the last line starts with `exit: fail:`.
+    Fail,
+    /// Either, as long as exit status and last line agree.
+    Any,
+}
+
+/// Expectations for one boot's serial log.
+#[derive(Clone, Debug)]
+pub struct Expect {
+    pub verdict: Verdict,
+    /// Require `cpus online: N/M` with exactly these numbers.
+    pub cpus_online: Option<(u32, u32)>,
+    /// Case-insensitive substrings the `exit:` line must contain.
+    pub exit_contains: Vec<String>,
+    /// Case-insensitive substrings that must occur somewhere in the log.
+    pub log_contains: Vec<String>,
+}
+
+impl Expect {
+    /// A normal boot on `smp` cores: exit 0, all cores online, `exit: ok`, no failed test.
+    pub fn ok(smp: u32) -> Expect {
+        Expect {
+            verdict: Verdict::Ok,
+            cpus_online: Some((smp, smp)),
+            exit_contains: Vec::new(),
+            log_contains: Vec::new(),
+        }
+    }
+}
+
+/// The last non-empty line of the log (trailing `\r` and spaces removed).
+pub fn last_line(log: &str) -> Option<&str> {
+    log.lines().map(|l| l.trim_end()).rfind(|l| !l.is_empty())
+}
+
+/// Lines reporting an in-guest test failure: `test NAME ... FAILED[...]`.
+pub fn failed_tests(log: &str) -> Vec<&str> {
+    log.lines()
+        .map(|l| l.trim_end())
+        .filter(|l| l.starts_with("test ") && l.contains(" ... FAILED"))
+        .collect()
+}
+
+/// Checks a finished boot against `expect`. `code` is QEMU's exit status (None = killed).
+pub fn check(log: &str, code: Option<i32>, expect: &Expect) -> Result<(), String> {
+    let mut problems = Vec::new();
+    let last = last_line(log).unwrap_or("");
+    let lower_log = log.to_lowercase();
+    match code {
+        None => problems.push("QEMU was killed (timeout)".to_string()),
+        Some(c) => match expect.verdict {
+            Verdict::Ok if c != 0 => problems.push(format!("QEMU exit status {c}, expected 0")),
+            Verdict::Fail if c == 0 => {
+                problems.push("QEMU exit status 0, expected non-zero".into())
+            }
+            Verdict::Any if (c == 0) != (last == "exit: ok") => problems.push(format!(
+                "QEMU exit status {c} does not agree with the last line `{last}`"
+            )),
+            _ => {}
+        },
+    }
+    match expect.verdict {
+        Verdict::Ok if last != "exit: ok" => {
+            problems.push(format!("last line is `{last}`, expected `exit: ok`"))
+        }
+        Verdict::Fail if !last.starts_with("exit: fail:") => {
+            problems.push(format!("last line is `{last}`, expected `exit: fail: ...`"))
+        }
+        Verdict::Any if !last.starts_with("exit: ") => {
+            problems.push(format!("last line is `{last}`, expected `exit: ...`"))
+        }
+        _ => {}
+    }
+    if let Some((n, m)) = expect.cpus_online {
+        let want = format!("cpus online: {n}/{m}");
+        if !log.lines().any(|l| l.trim_end().ends_with(&want)) {
+            let seen = log
+                .lines()
+                .find(|l| l.contains("cpus online:"))
+                .map(|l| format!(" (saw `{}`)", l.trim_end()))
+                .unwrap_or_default();
+            problems.push(format!("no line `{want}`{seen}"));
+        }
+    }
+    if expect.verdict != Verdict::Fail {
+        for l in failed_tests(log) {
+            problems.push(format!("in-guest test failed: `{l}`"));
+        }
+    }
+    for s in &expect.exit_contains {
+        if !last.to_lowercase().contains(&s.to_lowercase()) {
+            problems.push(format!("exit line does not mention `{s}`"));
+        }
+    }
+    for s in &expect.log_contains {
+        if !lower_log.contains(&s.to_lowercase()) {
+            problems.push(format!("log does not contain `{s}`"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn parse_defaults_and_options() {
+        let c = BootConfig::parse(&[]).unwrap();
+        assert_eq!((c.smp, c.gic, c.el, c.cpu.as_str()), (4, 3, 1, "max"));
+        let c = BootConfig::parse(&args(
+            "-- --smp 2 --gic=2 --el 2 --cpu cortex-a53 --interactive --append test",
+        ))
+        .unwrap();
+        assert_eq!(
+            (c.smp, c.gic, c.el, c.cpu.as_str()),
+            (2, 2, 2, "cortex-a53")
+        );
+        assert_eq!(c.bootargs().as_deref(), Some("interactive test"));
+        assert!(BootConfig::parse(&args("--gic 4")).is_err());
+        assert!(BootConfig::parse(&args("--smp")).is_err());
+        assert!(BootConfig::parse(&args("--bogus")).is_err());
+    }
+
+    #[test]
+    fn command_line_shape() {
+        let c = BootConfig::parse(&args("--smp 2 --gic 2 --el 2 --append test")).unwrap();
+        let cmd = crate::util::display_command(&c.command(Path::new("k.elf"), false));
+        assert_eq!(
+            cmd,
+            "qemu-system-aarch64 -M virt,gic-version=2,virtualization=on -cpu max -smp 2 -m 512M \
+             -accel tcg -nic none -nographic -semihosting -kernel k.elf -append test"
+        );
+    }
+
+    const GOOD: &str = "aiolos\r\ncpus online: 4/4\r\ntest a ... ok\r\nexit: ok\r\n\r\n";
+
+    #[test]
+    fn check_ok() {
+        assert!(check(GOOD, Some(0), &Expect::ok(4)).is_ok());
+        assert!(check(GOOD, Some(0), &Expect::ok(2)).is_err());
+        assert!(check(GOOD, Some(1), &Expect::ok(4)).is_err());
+        assert!(check(GOOD, None, &Expect::ok(4)).is_err());
+        let bad = GOOD.replace("test a ... ok", "test a ... FAILED: boom");
+        assert!(check(&bad, Some(0), &Expect::ok(4)).is_err());
+        let trailing = format!("{GOOD}junk\n");
+        assert!(check(&trailing, Some(0), &Expect::ok(4)).is_err());
+    }
+
+    #[test]
+    fn check_fail() {
+        let log = "boot\nexit: fail: no device tree at 0x40000000\n";
+        let mut e = Expect {
+            verdict: Verdict::Fail,
+            cpus_online: None,
+            exit_contains: vec![],
+            log_contains: vec!["No Device Tree".into()],
+        };
+        assert!(check(log, Some(1), &e).is_ok());
+        assert!(check(log, Some(0), &e).is_err());
+        e.exit_contains = vec!["panic".into()];
+        assert!(check(log, Some(1), &e).is_err());
+        e.verdict = Verdict::Any;
+        e.exit_contains.clear();
+        assert!(check(log, Some(1), &e).is_ok());
+        assert!(check(log, Some(0), &e).is_err());
+    }
+}
