@@ -6,6 +6,8 @@
 #![no_std]
 
 pub mod cpu;
+#[cfg(all(feature = "critical-section-impl", target_arch = "aarch64"))]
+pub mod critical_section_impl;
 pub mod dtb;
 pub mod gic;
 pub mod psci;
