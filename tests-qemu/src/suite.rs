@@ -598,8 +598,8 @@ fn build_kernel(root: &Path) -> (bool, String) {
         Ok(c) => (
             false,
             format!(
-                "exit status {:?}\n{}",
-                c.code,
+                "exit status {}\n{}",
+                c.code.unwrap_or(-1),
                 indent(&util::tail(&c.stderr, 60))
             ),
         ),
