@@ -1,13 +1,14 @@
 //! ARM Generic Interrupt Controller, v2 (GIC-400) and v3 (GIC-500/600, KVM vgic-v3).
 //!
-//! One shared [`Gic`] (a `&'static`), made once from the DTB bases: the primary calls
-//! [`Gic::init_distributor`], every core calls [`Gic::init_cpu`], then any core may call
-//! [`Gic::ack`], [`Gic::eoi`], [`Gic::enable`], [`Gic::send_sgi`], ... Operations on SGIs and
-//! PPIs act on the calling core's banked copy / redistributor. Sequence on each core:
-//!
-//! ```text
-//! if let Some(ack) = gic.ack() { dispatch(ack.intid()); gic.eoi(ack); }
-//! ```
+//! Two handles:
+//! - [`Gic`] is the shared, system-wide part: it owns the distributor, is made once from the
+//!   DTB bases, and is used by the primary core for [`Gic::init_distributor`] and by every core
+//!   for [`Gic::init_cpu`].
+//! - [`GicCpu`] is what [`Gic::init_cpu`] returns on each core: that core's view (its GICv2 CPU
+//!   interface number, or its GICv3 redistributor). All interrupt operations go through it:
+//!   [`GicCpu::ack`], [`GicCpu::eoi`], [`GicCpu::enable`], [`GicCpu::send_sgi`], ... For SGIs
+//!   and PPIs they act on the core that created the handle, so **use a `GicCpu` only on the core
+//!   that created it** (keep it in the per-core context). SPIs are global.
 //!
 //! Interrupt IDs are the GIC's INTIDs: SGIs 0..=15, PPIs 16..=31, SPIs 32..=1019
 //! ([`intid_from_dt`] converts a DTB `interrupts` specifier). Priorities are the GIC's: lower
@@ -27,12 +28,11 @@ pub mod v2;
 pub mod v3;
 
 use crate::cpu::Mpidr;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::{register_bitfields, register_structs};
 
-pub use v2::GicV2;
-pub use v3::{GicV3, RedistributorRegion};
+pub use v2::{GicV2, GicV2Cpu};
+pub use v3::{GicV3, GicV3Cpu, RedistributorRegion};
 
 /// First PPI INTID.
 pub const PPI_BASE: u32 = 16;
@@ -62,16 +62,26 @@ pub const fn intid_from_dt(kind: u32, number: u32) -> Option<u32> {
 /// Which core(s) an SGI goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SgiTarget {
-    /// One core, by MPIDR. On GICv2 it must have run [`Gic::init_cpu`] (that is how its CPU
-    /// interface number is learnt).
-    Core(Mpidr),
+    /// One core.
+    Core(CoreId),
     /// Every core except the sender (GICv2 TargetListFilter = 0b01; GICv3 IRM = 1).
     AllOthers,
     /// The sender itself.
     SelfOnly,
 }
 
-/// An acknowledged interrupt, from [`Gic::ack`]. Hand it back to [`Gic::eoi`] unchanged:
+/// How the GIC names a core. GICv3 routes by MPIDR affinity; GICv2 by the CPU interface number
+/// (0..=7), which [`GicCpu::cpu_interface`] reports on each core after `init_cpu`. The kernel
+/// keeps one per core and uses it for SGIs and SPI routing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoreId {
+    /// The core's MPIDR affinity (used by GICv3).
+    pub mpidr: Mpidr,
+    /// The core's GICv2 CPU interface number, 0..=7 (ignored by GICv3).
+    pub gicv2_cpu_interface: u8,
+}
+
+/// An acknowledged interrupt, from [`GicCpu::ack`]. Hand it back to [`GicCpu::eoi`] unchanged:
 /// on GICv2 the raw GICC_IAR value of an SGI carries the source CPU (bits [12:10]) and the EOI
 /// must write the same value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,83 +218,7 @@ pub(crate) const fn cfg_pos(intid: u32) -> (usize, u32) {
     ((intid / 16) as usize, 1 << ((intid % 16) * 2 + 1))
 }
 
-/// Maps cores (by MPIDR) to a per-core value learnt in `init_cpu` (GICv2 CPU interface
-/// number + 1, GICv3 redistributor base); values are never 0. Lock-free; after the MMU only.
-#[derive(Debug)]
-pub(crate) struct CoreTable<const N: usize> {
-    /// `mpidr | VALID`, or 0 for a free slot.
-    keys: [AtomicU64; N],
-    /// 0 until published.
-    vals: [AtomicUsize; N],
-}
-
-impl<const N: usize> CoreTable<N> {
-    const VALID: u64 = 1 << 63;
-
-    pub(crate) const fn new() -> Self {
-        Self {
-            keys: [const { AtomicU64::new(0) }; N],
-            vals: [const { AtomicUsize::new(0) }; N],
-        }
-    }
-
-    /// Records `val` (non-zero) for `mpidr`, reusing its slot if it has one (a core that went
-    /// through CPU_OFF/CPU_ON), else claiming a free one. Panics when full.
-    pub(crate) fn insert(&self, mpidr: Mpidr, val: usize) {
-        let key = mpidr.raw() | Self::VALID;
-        for (k, v) in self.keys.iter().zip(&self.vals) {
-            // Relaxed is enough for the key itself: only this core ever writes this key, and
-            // the value is published with its own Release store below.
-            let claimed = k.compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed);
-            if claimed.is_ok() || claimed == Err(key) {
-                // Release pairs with the Acquire load in `get`: a core that reads the value
-                // also sees everything this core did before publishing it (its GIC setup).
-                v.store(val, Ordering::Release);
-                return;
-            }
-        }
-        panic!("GIC: more than {N} cores");
-    }
-
-    /// `mpidr`'s slot index and value, if it has published one.
-    pub(crate) fn get(&self, mpidr: Mpidr) -> Option<(usize, usize)> {
-        let key = mpidr.raw() | Self::VALID;
-        let i = self
-            .keys
-            .iter()
-            .position(|k| k.load(Ordering::Relaxed) == key)?;
-        // Acquire pairs with the Release store in `insert`.
-        match self.vals[i].load(Ordering::Acquire) {
-            0 => None,
-            v => Some((i, v)),
-        }
-    }
-}
-
-/// Most cores [`Gic::init_cpu`] can register (GICv2 itself supports 8).
-pub const MAX_CPUS: usize = 64;
-
-/// An SGI target, or an SPI route, names a core that has not run [`Gic::init_cpu`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UnknownCore(pub Mpidr);
-
-impl core::fmt::Display for UnknownCore {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "core {:?} has not initialised its GIC CPU interface",
-            self.0
-        )
-    }
-}
-
-/// The GIC, v2 or v3. Made once from the DTB; share it as `&'static Gic`.
-///
-/// It holds a small per-core table (atomics) that [`Gic::init_cpu`] fills: use it only after
-/// the MMU is on. Operations on SGIs and PPIs (INTID < 32) act on the calling core's copy of
-/// the interrupt (GICv2 banked registers, GICv3 the caller's redistributor); SPIs are global.
-// One static instance per system and no allocator to box with: the size is fine.
-#[allow(clippy::large_enum_variant)]
+/// The system-wide GIC, v2 or v3. Made once from the DTB; share it as `&'static Gic`.
 #[derive(Debug)]
 pub enum Gic {
     /// GICv2 (`arm,gic-400`, `arm,cortex-a15-gic`).
@@ -305,31 +239,26 @@ impl Gic {
         }
     }
 
-    /// Per-core setup, on every core (the primary included) after `init_distributor` and
-    /// before this core is sent SGIs: GICv2 CPU interface (GICC_CTLR/PMR/BPR) and learning this
-    /// core's CPU interface number; GICv3 finding and waking this core's redistributor, then
-    /// the ICC_* system registers (SRE, PMR = 0xff, BPR1 = 0, IGRPEN1 = 1). SGIs end up
-    /// enabled, PPIs disabled. IRQs are not unmasked (PSTATE.I is the caller's business).
+    /// Per-core setup (on every core, the primary included, after `init_distributor`): GICv2
+    /// CPU interface (GICC_CTLR/PMR/BPR); GICv3 redistributor wake-up and the ICC_* system
+    /// registers. SGIs are enabled, PPIs disabled. Returns this core's handle.
     ///
     /// # Panics
-    /// More than [`MAX_CPUS`] cores; GICv3: no redistributor matches this core's MPIDR, or
-    /// ICC_SRE_EL1.SRE does not stick (EL2 left ICC_SRE_EL2.Enable = 0).
+    /// GICv3: if no redistributor matches this core's MPIDR, or ICC_SRE_EL1.SRE does not stick
+    /// (EL2 left ICC_SRE_EL2.Enable = 0).
     #[cfg(target_arch = "aarch64")]
-    pub fn init_cpu(&self) {
+    pub fn init_cpu(&self) -> GicCpu {
         match self {
-            Gic::V2(g) => g.init_cpu(),
-            Gic::V3(g) => g.init_cpu(),
+            Gic::V2(g) => GicCpu::V2(g.init_cpu()),
+            Gic::V3(g) => GicCpu::V3(g.init_cpu()),
         }
     }
 
-    /// Routes SPI `intid` to the core `target` (GICD_ITARGETSR on v2, GICD_IROUTER on v3).
-    pub fn route_spi(&self, intid: u32, target: Mpidr) -> Result<(), UnknownCore> {
+    /// Routes SPI `intid` to `core` (GICD_ITARGETSR on v2, GICD_IROUTER on v3).
+    pub fn route_spi(&self, intid: u32, core: CoreId) {
         match self {
-            Gic::V2(g) => g.route_spi(intid, target),
-            Gic::V3(g) => {
-                g.route_spi(intid, target);
-                Ok(())
-            }
+            Gic::V2(g) => g.route_spi(intid, core.gicv2_cpu_interface),
+            Gic::V3(g) => g.route_spi(intid, core.mpidr),
         }
     }
 
@@ -340,21 +269,43 @@ impl Gic {
             Gic::V3(_) => 3,
         }
     }
+}
+
+/// One core's handle on the GIC, from [`Gic::init_cpu`]. Use it only on that core.
+#[derive(Clone, Copy, Debug)]
+pub enum GicCpu {
+    V2(GicV2Cpu),
+    V3(GicV3Cpu),
+}
+
+impl GicCpu {
+    /// This core as an SGI / SPI routing target.
+    pub fn core_id(&self) -> CoreId {
+        match self {
+            GicCpu::V2(c) => c.core_id(),
+            GicCpu::V3(c) => c.core_id(),
+        }
+    }
+
+    /// The GICv2 CPU interface number of this core (0 on GICv3).
+    pub fn cpu_interface(&self) -> u8 {
+        self.core_id().gicv2_cpu_interface
+    }
 
     /// Sets the priority of `intid` and enables it.
     pub fn enable(&self, intid: u32, priority: u8) {
         match self {
-            Gic::V2(g) => g.enable(intid, priority),
-            Gic::V3(g) => g.enable(intid, priority),
+            GicCpu::V2(c) => c.enable(intid, priority),
+            GicCpu::V3(c) => c.enable(intid, priority),
         }
     }
 
-    /// Disables `intid` (GICD_ICENABLER / GICR_ICENABLER0). An interrupt already on its way
-    /// may still be acknowledged once after this returns.
+    /// Disables `intid` (GICD_ICENABLER / GICR_ICENABLER0). Does not wait for an in-flight
+    /// delivery: one may still be acknowledged after this returns.
     pub fn disable(&self, intid: u32) {
         match self {
-            Gic::V2(g) => g.disable(intid),
-            Gic::V3(g) => g.disable(intid),
+            GicCpu::V2(c) => c.disable(intid),
+            GicCpu::V3(c) => c.disable(intid),
         }
     }
 
@@ -363,45 +314,38 @@ impl Gic {
     /// whether the bit is writable.
     pub fn set_trigger(&self, intid: u32, edge: bool) {
         match self {
-            Gic::V2(g) => g.set_trigger(intid, edge),
-            Gic::V3(g) => g.set_trigger(intid, edge),
+            GicCpu::V2(c) => c.set_trigger(intid, edge),
+            GicCpu::V3(c) => c.set_trigger(intid, edge),
         }
     }
 
-    /// Acknowledges the highest-priority pending interrupt of this core (GICC_IAR /
-    /// ICC_IAR1_EL1). `None` for a spurious read (INTID 1020..=1023): nothing to EOI then.
+    /// Acknowledges the highest-priority pending interrupt (GICC_IAR / ICC_IAR1_EL1). `None`
+    /// for a spurious read (INTID 1020..=1023): nothing to EOI then.
     pub fn ack(&self) -> Option<IrqAck> {
         match self {
-            Gic::V2(g) => g.ack(),
-            Gic::V3(g) => g.ack(),
+            GicCpu::V2(c) => c.ack(),
+            GicCpu::V3(c) => c.ack(),
         }
     }
 
-    /// Ends an acknowledged interrupt on this core (priority drop and deactivation,
-    /// EOImode = 0). Pass the [`IrqAck`] from [`Gic::ack`] unchanged.
+    /// Ends an acknowledged interrupt (priority drop and deactivation; EOImode = 0).
     pub fn eoi(&self, ack: IrqAck) {
         match self {
-            Gic::V2(g) => g.eoi(ack),
-            Gic::V3(g) => g.eoi(ack),
+            GicCpu::V2(c) => c.eoi(ack),
+            GicCpu::V3(c) => c.eoi(ack),
         }
     }
 
     /// Sends SGI `sgi` (0..=15) to `target`. Stores to Normal memory made before the call are
     /// visible to the target by the time it takes the interrupt (a barrier is included).
-    ///
-    /// `Err` (nothing sent) if `target` is a core that has not run [`Gic::init_cpu`] (GICv2
-    /// needs its CPU interface number; GICv3 never fails).
-    pub fn send_sgi(&self, sgi: u8, target: SgiTarget) -> Result<(), UnknownCore> {
+    pub fn send_sgi(&self, sgi: u8, target: SgiTarget) {
         match self {
-            Gic::V2(g) => g.send_sgi(sgi, target),
-            Gic::V3(g) => {
-                g.send_sgi(sgi, target);
-                Ok(())
-            }
+            GicCpu::V2(c) => c.send_sgi(sgi, target),
+            GicCpu::V3(c) => c.send_sgi(sgi, target),
         }
     }
 
-    /// Clears the pending state of `intid` (GICD_ICPENDR; GICR_ICPENDR0 for SGIs/PPIs on
+    /// Clears the pending state of `intid` (GICD_ICPENDR, or GICR_ICPENDR0 for SGIs/PPIs on
     /// GICv3; GICD_CPENDSGIR for SGIs on GICv2).
     ///
     /// This is an MMIO write to the distributor/redistributor: under a hypervisor it traps to
@@ -411,26 +355,26 @@ impl Gic {
     /// interrupt must really be dropped.
     pub fn clear_pending(&self, intid: u32) {
         match self {
-            Gic::V2(g) => g.clear_pending(intid),
-            Gic::V3(g) => g.clear_pending(intid),
+            GicCpu::V2(c) => c.clear_pending(intid),
+            GicCpu::V3(c) => c.clear_pending(intid),
         }
     }
 
     /// Whether `intid` is pending (GICD_ISPENDR / GICR_ISPENDR0). MMIO, like `clear_pending`.
     pub fn is_pending(&self, intid: u32) -> bool {
         match self {
-            Gic::V2(g) => g.is_pending(intid),
-            Gic::V3(g) => g.is_pending(intid),
+            GicCpu::V2(c) => c.is_pending(intid),
+            GicCpu::V3(c) => c.is_pending(intid),
         }
     }
 
     /// Makes `intid` pending by software (GICD_ISPENDR / GICR_ISPENDR0), e.g. to raise an SPI
-    /// or PPI that no device drives, in tests. (An SGI is sent to the caller itself.) A level
-    /// interrupt made pending this way stays pending until acknowledged.
+    /// or PPI that no device drives, in tests. For SGIs use [`GicCpu::send_sgi`]. A level
+    /// interrupt set pending this way stays pending until acknowledged.
     pub fn set_pending(&self, intid: u32) {
         match self {
-            Gic::V2(g) => g.set_pending(intid),
-            Gic::V3(g) => g.set_pending(intid),
+            GicCpu::V2(c) => c.set_pending(intid),
+            GicCpu::V3(c) => c.set_pending(intid),
         }
     }
 }
@@ -468,21 +412,6 @@ mod tests {
         assert_eq!(bit_pos(33), (1, 2));
         assert_eq!(cfg_pos(16), (1, 0b10));
         assert_eq!(cfg_pos(47), (2, 1 << 31));
-    }
-
-    #[test]
-    fn core_table() {
-        let t = CoreTable::<2>::new();
-        let a = Mpidr::from_raw(0x100);
-        let b = Mpidr::from_raw(0);
-        assert_eq!(t.get(a), None);
-        t.insert(a, 7);
-        t.insert(b, 9);
-        assert_eq!(t.get(a), Some((0, 7)));
-        assert_eq!(t.get(b), Some((1, 9)));
-        t.insert(a, 8); // re-init reuses the slot
-        assert_eq!(t.get(a), Some((0, 8)));
-        assert_eq!(t.get(Mpidr::from_raw(1)), None);
     }
 
     #[test]

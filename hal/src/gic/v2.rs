@@ -2,7 +2,8 @@
 //! interface (GICC). Names and offsets from the GICv2 architecture specification (IHI 0048B).
 //!
 //! SGIs and PPIs use banked registers (GICD_ISENABLER0, GICD_IPRIORITYR0..7, GICD_ITARGETSR0..7,
-//! ...): an access reaches the bank of the core that makes it.
+//! ...): an access reaches the bank of the core that makes it. So a [`GicV2Cpu`] must be used
+//! on the core that created it.
 //!
 //! Security: we run Non-secure (EL1/EL2) and rely on firmware (or QEMU's boot stub) having
 //! put every interrupt in Group 1, as it does for a Non-secure boot; bit 0 of GICD_CTLR /
@@ -10,8 +11,8 @@
 //! Group 0 and the same bit enables Group 0, signalled as IRQ (FIQEn = 0): that works too.
 
 use super::{
-    bit_pos, cfg_pos, CoreTable, GicdRegisters, IrqAck, SgiTarget, UnknownCore, DEFAULT_PRIORITY,
-    GICD_CTLR, PPI_BASE, SPI_BASE,
+    bit_pos, cfg_pos, CoreId, GicdRegisters, IrqAck, SgiTarget, DEFAULT_PRIORITY, GICD_CTLR,
+    PPI_BASE, SPI_BASE,
 };
 use crate::cpu::{self, Mpidr};
 use tock_registers::interfaces::{Readable, Writeable};
@@ -55,36 +56,24 @@ register_structs! {
     }
 }
 
-/// The GICD_SGIR value for SGI `sgi` (NSATT = 0). `cpu_target_list` is used only with
-/// [`SgirFilter::TargetList`].
-pub const fn gicd_sgir_value(sgi: u8, filter: SgirFilter, cpu_target_list: u8) -> u32 {
+/// The GICD_SGIR value that sends SGI `sgi` to `target` (NSATT = 0).
+pub const fn gicd_sgir_value(sgi: u8, target: SgiTarget) -> u32 {
     let id = (sgi & 0xf) as u32;
-    match filter {
-        SgirFilter::TargetList => id | ((cpu_target_list as u32) << 16),
-        SgirFilter::AllOthers => id | (0b01 << 24),
-        SgirFilter::SelfOnly => id | (0b10 << 24),
+    match target {
+        // TargetListFilter = 0b00, CPUTargetList = one bit per CPU interface.
+        SgiTarget::Core(core) => id | (1 << (16 + (core.gicv2_cpu_interface & 7) as u32)),
+        // TargetListFilter = 0b01: all but the requesting CPU.
+        SgiTarget::AllOthers => id | (0b01 << 24),
+        // TargetListFilter = 0b10: the requesting CPU only.
+        SgiTarget::SelfOnly => id | (0b10 << 24),
     }
 }
 
-/// GICD_SGIR.TargetListFilter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SgirFilter {
-    /// 0b00: the CPUs in CPUTargetList.
-    TargetList,
-    /// 0b01: every CPU but the requester.
-    AllOthers,
-    /// 0b10: the requester only.
-    SelfOnly,
-}
-
-/// A GICv2: distributor and CPU interface bases, and the CPU interface number of each core
-/// that ran `init_cpu`.
+/// The system-wide part of a GICv2: distributor and CPU interface bases.
 #[derive(Debug)]
 pub struct GicV2 {
     gicd: usize,
     gicc: usize,
-    /// MPIDR -> CPU interface number + 1.
-    cpus: CoreTable<8>,
 }
 
 impl GicV2 {
@@ -96,18 +85,12 @@ impl GicV2 {
         Self {
             gicd: gicd_base,
             gicc: gicc_base,
-            cpus: CoreTable::new(),
         }
     }
 
     fn gicd(&self) -> &GicdRegisters {
         // SAFETY: `new`'s contract: a valid GICD block for the life of the program.
         unsafe { &*(self.gicd as *const GicdRegisters) }
-    }
-
-    fn gicc(&self) -> &GiccRegisters {
-        // SAFETY: `new`'s contract: a valid GICC block for the life of the program.
-        unsafe { &*(self.gicc as *const GiccRegisters) }
     }
 
     #[cfg(target_arch = "aarch64")]
@@ -132,15 +115,21 @@ impl GicV2 {
         d.GICD_CTLR.write(GICD_CTLR::EnableGrp0::SET);
     }
 
+    pub(super) fn route_spi(&self, intid: u32, cpu_interface: u8) {
+        if intid >= SPI_BASE {
+            self.gicd().GICD_ITARGETSR[intid as usize].set(1 << (cpu_interface & 7));
+        }
+    }
+
     #[cfg(target_arch = "aarch64")]
-    pub(super) fn init_cpu(&self) {
+    pub(super) fn init_cpu(&self) -> GicV2Cpu {
         let d = self.gicd();
         let mask = d.GICD_ITARGETSR[0].get();
         // A uniprocessor GIC reads ITARGETSR as zero: interface 0.
         let cpu_interface = if mask == 0 {
             0
         } else {
-            mask.trailing_zeros() as usize
+            mask.trailing_zeros() as u8
         };
         d.GICD_ICENABLER[0].set(0xffff_0000); // PPIs off
         d.GICD_ICPENDR[0].set(0xffff_0000);
@@ -148,39 +137,63 @@ impl GicV2 {
         for i in 0..SPI_BASE as usize {
             d.GICD_IPRIORITYR[i].set(DEFAULT_PRIORITY);
         }
-        let c = self.gicc();
+        let c = self.gicc_regs();
         c.GICC_PMR.set(0xff);
         c.GICC_BPR.set(0);
         c.GICC_CTLR.write(GICC_CTLR::EnableGrp1::SET);
-        self.cpus.insert(Mpidr::current(), cpu_interface + 1);
-    }
-
-    /// The GICv2 CPU interface number (0..=7) of `core`, once it has run `init_cpu`.
-    pub fn cpu_interface_of(&self, core: Mpidr) -> Option<u8> {
-        self.cpus.get(core).map(|(_, v)| (v - 1) as u8)
-    }
-
-    pub(super) fn route_spi(&self, intid: u32, target: Mpidr) -> Result<(), UnknownCore> {
-        let cpu = self.cpu_interface_of(target).ok_or(UnknownCore(target))?;
-        if intid >= SPI_BASE {
-            self.gicd().GICD_ITARGETSR[intid as usize].set(1 << cpu);
+        GicV2Cpu {
+            gicd: self.gicd,
+            gicc: self.gicc,
+            core: CoreId {
+                mpidr: Mpidr::current(),
+                gicv2_cpu_interface: cpu_interface,
+            },
         }
-        Ok(())
     }
 
-    pub(super) fn enable(&self, intid: u32, priority: u8) {
+    #[cfg(target_arch = "aarch64")]
+    fn gicc_regs(&self) -> &GiccRegisters {
+        // SAFETY: `new`'s contract: a valid GICC block for the life of the program.
+        unsafe { &*(self.gicc as *const GiccRegisters) }
+    }
+}
+
+/// One core's view of a GICv2 (see [`super::GicCpu`]).
+#[derive(Clone, Copy, Debug)]
+pub struct GicV2Cpu {
+    gicd: usize,
+    gicc: usize,
+    core: CoreId,
+}
+
+impl GicV2Cpu {
+    fn gicd(&self) -> &GicdRegisters {
+        // SAFETY: copied from a `GicV2`, whose `new` contract makes it a valid GICD block.
+        unsafe { &*(self.gicd as *const GicdRegisters) }
+    }
+
+    fn gicc(&self) -> &GiccRegisters {
+        // SAFETY: copied from a `GicV2`, whose `new` contract makes it a valid GICC block.
+        unsafe { &*(self.gicc as *const GiccRegisters) }
+    }
+
+    pub fn core_id(&self) -> CoreId {
+        self.core
+    }
+
+    pub fn enable(&self, intid: u32, priority: u8) {
         let d = self.gicd();
         d.GICD_IPRIORITYR[intid as usize].set(priority);
         let (w, bit) = bit_pos(intid);
         d.GICD_ISENABLER[w].set(bit);
     }
 
-    pub(super) fn disable(&self, intid: u32) {
+    pub fn disable(&self, intid: u32) {
         let (w, bit) = bit_pos(intid);
         self.gicd().GICD_ICENABLER[w].set(bit);
     }
 
-    pub(super) fn set_trigger(&self, intid: u32, edge: bool) {
+    pub fn set_trigger(&self, intid: u32, edge: bool) {
         if intid < PPI_BASE {
             return;
         }
@@ -190,32 +203,23 @@ impl GicV2 {
         r.set(if edge { v | bit } else { v & !bit });
     }
 
-    pub(super) fn ack(&self) -> Option<IrqAck> {
+    pub fn ack(&self) -> Option<IrqAck> {
         IrqAck::from_iar(self.gicc().GICC_IAR.get(), true)
     }
 
-    pub(super) fn eoi(&self, ack: IrqAck) {
+    pub fn eoi(&self, ack: IrqAck) {
         self.gicc().GICC_EOIR.set(ack.raw());
     }
 
-    pub(super) fn send_sgi(&self, sgi: u8, target: SgiTarget) -> Result<(), UnknownCore> {
-        let v = match target {
-            SgiTarget::Core(core) => {
-                let cpu = self.cpu_interface_of(core).ok_or(UnknownCore(core))?;
-                gicd_sgir_value(sgi, SgirFilter::TargetList, 1 << cpu)
-            }
-            SgiTarget::AllOthers => gicd_sgir_value(sgi, SgirFilter::AllOthers, 0),
-            SgiTarget::SelfOnly => gicd_sgir_value(sgi, SgirFilter::SelfOnly, 0),
-        };
+    pub fn send_sgi(&self, sgi: u8, target: SgiTarget) {
         // Orders the caller's earlier stores to Normal memory before the GICD_SGIR write, so
         // the target sees them once it takes the SGI (as Linux's gic_ipi_send_mask). Pairs with
         // the target's exception entry plus its own acquire of the data.
         cpu::dmb_ishst();
-        self.gicd().GICD_SGIR.set(v);
-        Ok(())
+        self.gicd().GICD_SGIR.set(gicd_sgir_value(sgi, target));
     }
 
-    pub(super) fn clear_pending(&self, intid: u32) {
+    pub fn clear_pending(&self, intid: u32) {
         let d = self.gicd();
         if intid < PPI_BASE {
             // One byte per SGI, one bit per source CPU: clear all sources.
@@ -226,7 +230,7 @@ impl GicV2 {
         }
     }
 
-    pub(super) fn is_pending(&self, intid: u32) -> bool {
+    pub fn is_pending(&self, intid: u32) -> bool {
         let d = self.gicd();
         if intid < PPI_BASE {
             d.GICD_SPENDSGIR[(intid / 4) as usize].get() & (0xff << ((intid % 4) * 8)) != 0
@@ -236,12 +240,9 @@ impl GicV2 {
         }
     }
 
-    pub(super) fn set_pending(&self, intid: u32) {
+    pub fn set_pending(&self, intid: u32) {
         if intid < PPI_BASE {
-            cpu::dmb_ishst();
-            self.gicd()
-                .GICD_SGIR
-                .set(gicd_sgir_value(intid as u8, SgirFilter::SelfOnly, 0));
+            self.send_sgi(intid as u8, SgiTarget::SelfOnly);
         } else {
             let (w, bit) = bit_pos(intid);
             self.gicd().GICD_ISPENDR[w].set(bit);
@@ -256,15 +257,13 @@ mod tests {
 
     #[test]
     fn sgir_values() {
-        assert_eq!(
-            gicd_sgir_value(1, SgirFilter::TargetList, 1 << 3),
-            0x0008_0001
-        );
-        assert_eq!(
-            gicd_sgir_value(15, SgirFilter::AllOthers, 0xff),
-            0x0100_000f
-        );
-        assert_eq!(gicd_sgir_value(0, SgirFilter::SelfOnly, 0), 0x0200_0000);
+        let core = CoreId {
+            mpidr: Mpidr::from_aff(0, 0, 0, 2),
+            gicv2_cpu_interface: 3,
+        };
+        assert_eq!(gicd_sgir_value(1, SgiTarget::Core(core)), 0x0008_0001);
+        assert_eq!(gicd_sgir_value(15, SgiTarget::AllOthers), 0x0100_000f);
+        assert_eq!(gicd_sgir_value(0, SgiTarget::SelfOnly), 0x0200_0000);
     }
 
     #[test]

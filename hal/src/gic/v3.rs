@@ -12,8 +12,8 @@
 //! so ICC_* accesses at EL1 reach the physical CPU interface, not the virtual one.
 
 use super::{
-    bit_pos, cfg_pos, CoreTable, GicdRegisters, IrqAck, SgiTarget, DEFAULT_PRIORITY, GICD_CTLR,
-    MAX_CPUS, PPI_BASE, SPI_BASE,
+    bit_pos, cfg_pos, CoreId, GicdRegisters, IrqAck, SgiTarget, DEFAULT_PRIORITY, GICD_CTLR,
+    PPI_BASE, SPI_BASE,
 };
 use crate::cpu::{self, Mpidr};
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
@@ -178,8 +178,6 @@ pub struct GicV3 {
     regions: [RedistributorRegion; MAX_REDIST_REGIONS],
     nregions: usize,
     stride: Option<usize>,
-    /// MPIDR -> RD_base of that core's redistributor.
-    cpus: CoreTable<MAX_CPUS>,
 }
 
 impl GicV3 {
@@ -209,7 +207,6 @@ impl GicV3 {
             regions,
             nregions: redistributors.len(),
             stride,
-            cpus: CoreTable::new(),
         }
     }
 
@@ -268,7 +265,7 @@ impl GicV3 {
     }
 
     #[cfg(target_arch = "aarch64")]
-    pub(super) fn init_cpu(&self) {
+    pub(super) fn init_cpu(&self) -> GicV3Cpu {
         let me = Mpidr::current();
         let rd = find_redistributor(&self.regions[..self.nregions], self.stride, me, |rd| {
             // SAFETY: `rd` lies inside a redistributor region (`new`'s contract), at a frame
@@ -276,13 +273,18 @@ impl GicV3 {
             unsafe { (*(rd as *const GicrRdRegisters)).GICR_TYPER.get() }
         })
         .unwrap_or_else(|| panic!("GICv3: no redistributor for core {me:?}"));
-        let r = rd_regs(rd);
+        let c = GicV3Cpu {
+            gicd: self.gicd,
+            rd,
+            mpidr: me,
+        };
+        let r = c.rd();
         // Wake the redistributor: ProcessorSleep = 0, then wait for ChildrenAsleep = 0.
         r.GICR_WAKER.modify(GICR_WAKER::ProcessorSleep::CLEAR);
         while r.GICR_WAKER.is_set(GICR_WAKER::ChildrenAsleep) {
             core::hint::spin_loop();
         }
-        let s = sgi_regs(rd);
+        let s = c.sgi();
         s.GICR_IGROUPR0.set(!0);
         s.GICR_ICENABLER0.set(0xffff_0000); // PPIs off
         s.GICR_ICPENDR0.set(0xffff_0000);
@@ -290,7 +292,7 @@ impl GicV3 {
         for p in s.GICR_IPRIORITYR.iter() {
             p.set(DEFAULT_PRIORITY);
         }
-        wait_gicr_rwp(rd);
+        c.wait_rwp();
 
         icc::write_sre(icc::read_sre() | 1);
         cpu::isb();
@@ -303,31 +305,61 @@ impl GicV3 {
         icc::write_ctlr(icc::read_ctlr() & !(1 << 1)); // EOImode = 0
         icc::write_igrpen1(1);
         cpu::isb();
-        self.cpus.insert(me, rd);
+        c
+    }
+}
+
+/// One core's view of a GICv3: its redistributor (see [`super::GicCpu`]).
+#[derive(Clone, Copy, Debug)]
+pub struct GicV3Cpu {
+    gicd: usize,
+    rd: usize,
+    mpidr: Mpidr,
+}
+
+impl GicV3Cpu {
+    fn gicd(&self) -> &GicdRegisters {
+        // SAFETY: copied from a `GicV3`, whose `new` contract makes it a valid GICD frame.
+        unsafe { &*(self.gicd as *const GicdRegisters) }
     }
 
-    /// RD_base of the calling core's redistributor (from the table `init_cpu` filled).
-    #[track_caller]
-    fn my_rd(&self) -> usize {
-        let me = current_mpidr();
-        match self.cpus.get(me) {
-            Some((_, rd)) => rd,
-            None => panic!("GICv3: core {me:?} used the GIC before init_cpu"),
+    fn rd(&self) -> &GicrRdRegisters {
+        // SAFETY: found by `find_redistributor` inside a region from `GicV3::new`'s contract.
+        unsafe { &*(self.rd as *const GicrRdRegisters) }
+    }
+
+    fn sgi(&self) -> &GicrSgiRegisters {
+        // SAFETY: as for `rd`; the SGI_base frame follows RD_base in every redistributor.
+        unsafe { &*((self.rd + GICR_SGI_FRAME_OFFSET) as *const GicrSgiRegisters) }
+    }
+
+    fn wait_rwp(&self) {
+        while self.rd().GICR_CTLR.is_set(GICR_CTLR::RWP) {
+            core::hint::spin_loop();
         }
     }
 
-    fn my_sgi(&self) -> &GicrSgiRegisters {
-        sgi_regs(self.my_rd())
+    fn wait_gicd_rwp(&self) {
+        while self.gicd().GICD_CTLR.is_set(GICD_CTLR::RWP) {
+            core::hint::spin_loop();
+        }
     }
 
-    /// RD_base of `core`'s redistributor, once it has run `init_cpu`.
-    pub fn redistributor_of(&self, core: Mpidr) -> Option<usize> {
-        self.cpus.get(core).map(|(_, rd)| rd)
+    /// RD_base of this core's redistributor.
+    pub fn redistributor_base(&self) -> usize {
+        self.rd
     }
 
-    pub(super) fn enable(&self, intid: u32, priority: u8) {
+    pub fn core_id(&self) -> CoreId {
+        CoreId {
+            mpidr: self.mpidr,
+            gicv2_cpu_interface: 0,
+        }
+    }
+
+    pub fn enable(&self, intid: u32, priority: u8) {
         if intid < SPI_BASE {
-            let s = self.my_sgi();
+            let s = self.sgi();
             s.GICR_IPRIORITYR[intid as usize].set(priority);
             s.GICR_ISENABLER0.set(1 << intid);
         } else {
@@ -338,24 +370,23 @@ impl GicV3 {
         }
     }
 
-    pub(super) fn disable(&self, intid: u32) {
+    pub fn disable(&self, intid: u32) {
         if intid < SPI_BASE {
-            let rd = self.my_rd();
-            sgi_regs(rd).GICR_ICENABLER0.set(1 << intid);
-            wait_gicr_rwp(rd);
+            self.sgi().GICR_ICENABLER0.set(1 << intid);
+            self.wait_rwp();
         } else {
             let (w, bit) = bit_pos(intid);
             self.gicd().GICD_ICENABLER[w].set(bit);
-            self.wait_rwp();
+            self.wait_gicd_rwp();
         }
     }
 
-    pub(super) fn set_trigger(&self, intid: u32, edge: bool) {
+    pub fn set_trigger(&self, intid: u32, edge: bool) {
         let (w, bit) = cfg_pos(intid);
         let r = if intid < PPI_BASE {
             return;
         } else if intid < SPI_BASE {
-            &self.my_sgi().GICR_ICFGR1
+            &self.sgi().GICR_ICFGR1
         } else {
             &self.gicd().GICD_ICFGR[w]
         };
@@ -363,19 +394,19 @@ impl GicV3 {
         r.set(if edge { v | bit } else { v & !bit });
     }
 
-    pub(super) fn ack(&self) -> Option<IrqAck> {
+    pub fn ack(&self) -> Option<IrqAck> {
         IrqAck::from_iar(icc::read_iar1() as u32, false)
     }
 
-    pub(super) fn eoi(&self, ack: IrqAck) {
+    pub fn eoi(&self, ack: IrqAck) {
         icc::write_eoir1(ack.raw() as u64);
     }
 
-    pub(super) fn send_sgi(&self, sgi: u8, target: SgiTarget) {
+    pub fn send_sgi(&self, sgi: u8, target: SgiTarget) {
         let v = match target {
-            SgiTarget::Core(core) => icc_sgi1r_value(sgi, core),
+            SgiTarget::Core(core) => icc_sgi1r_value(sgi, core.mpidr),
             SgiTarget::AllOthers => icc_sgi1r_all_others(sgi),
-            SgiTarget::SelfOnly => icc_sgi1r_value(sgi, current_mpidr()),
+            SgiTarget::SelfOnly => icc_sgi1r_value(sgi, self.mpidr),
         };
         // DSB, not DMB: a system-register write is not ordered by DMB. Makes the caller's
         // earlier stores visible before the SGI is sent (as Linux's gic_ipi_send_mask); the
@@ -385,27 +416,27 @@ impl GicV3 {
         cpu::isb();
     }
 
-    pub(super) fn clear_pending(&self, intid: u32) {
+    pub fn clear_pending(&self, intid: u32) {
         if intid < SPI_BASE {
-            self.my_sgi().GICR_ICPENDR0.set(1 << intid);
+            self.sgi().GICR_ICPENDR0.set(1 << intid);
         } else {
             let (w, bit) = bit_pos(intid);
             self.gicd().GICD_ICPENDR[w].set(bit);
         }
     }
 
-    pub(super) fn is_pending(&self, intid: u32) -> bool {
+    pub fn is_pending(&self, intid: u32) -> bool {
         if intid < SPI_BASE {
-            self.my_sgi().GICR_ISPENDR0.get() & (1 << intid) != 0
+            self.sgi().GICR_ISPENDR0.get() & (1 << intid) != 0
         } else {
             let (w, bit) = bit_pos(intid);
             self.gicd().GICD_ISPENDR[w].get() & bit != 0
         }
     }
 
-    pub(super) fn set_pending(&self, intid: u32) {
+    pub fn set_pending(&self, intid: u32) {
         if intid < SPI_BASE {
-            self.my_sgi().GICR_ISPENDR0.set(1 << intid);
+            self.sgi().GICR_ISPENDR0.set(1 << intid);
         } else {
             let (w, bit) = bit_pos(intid);
             self.gicd().GICD_ISPENDR[w].set(bit);
@@ -413,33 +444,9 @@ impl GicV3 {
     }
 }
 
-/// This core's MPIDR; unreachable on the host (only pure helpers are host-tested).
-fn current_mpidr() -> Mpidr {
-    #[cfg(target_arch = "aarch64")]
-    return Mpidr::current();
-    #[cfg(not(target_arch = "aarch64"))]
-    unreachable!("MPIDR_EL1 exists only on aarch64")
-}
-
-fn rd_regs(rd: usize) -> &'static GicrRdRegisters {
-    // SAFETY: every `rd` passed here was found by `find_redistributor` inside a region that
-    // `GicV3::new`'s contract makes a valid redistributor frame for the life of the program.
-    unsafe { &*(rd as *const GicrRdRegisters) }
-}
-
-fn sgi_regs(rd: usize) -> &'static GicrSgiRegisters {
-    // SAFETY: as for `rd_regs`; the SGI_base frame follows RD_base in every redistributor.
-    unsafe { &*((rd + GICR_SGI_FRAME_OFFSET) as *const GicrSgiRegisters) }
-}
-
-fn wait_gicr_rwp(rd: usize) {
-    while rd_regs(rd).GICR_CTLR.is_set(GICR_CTLR::RWP) {
-        core::hint::spin_loop();
-    }
-}
-
 /// The GICv3 CPU interface system registers, by encoding (not every assembler knows the
-/// names). On the host they cannot be reached (panic): only the pure helpers are host-tested.
+/// names). On the host these cannot be reached: a `GicV3Cpu` is only made by `init_cpu`, which
+/// exists only on aarch64.
 mod icc {
     macro_rules! sysreg {
         ($read:ident, $write:ident, $enc:literal, $name:literal) => {
