@@ -494,6 +494,7 @@ fn indent(s: &str) -> String {
 /// Runs the boots on a pool of `jobs` threads, printing each result as it arrives.
 fn run_pool(jobs: Vec<BootJob>, kernel: &Path, o: &Options) -> Vec<BootResult> {
     let total = jobs.len();
+    let order: Vec<String> = jobs.iter().map(|j| j.name.clone()).collect();
     let queue = Arc::new(Mutex::new(jobs.into_iter().collect::<VecDeque<_>>()));
     let (tx, rx) = mpsc::channel();
     let mut workers = Vec::new();
@@ -526,6 +527,8 @@ fn run_pool(jobs: Vec<BootJob>, kernel: &Path, o: &Options) -> Vec<BootResult> {
     for w in workers {
         let _ = w.join();
     }
+    // Completion order is random; report in job order.
+    results.sort_by_key(|r| order.iter().position(|n| *n == r.name));
     results
 }
 
