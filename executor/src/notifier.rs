@@ -43,7 +43,9 @@ pub use host::{HostClock, HostNotifier};
 #[cfg(feature = "std")]
 mod host {
     use std::sync::OnceLock;
-    use std::time::{Duration, Instant};
+    #[cfg(not(loom))]
+    use std::time::Duration;
+    use std::time::Instant;
 
     use super::{Clock, EventNotifier};
     use crate::sync::{loom_const_fn, Condvar, Mutex};

@@ -25,9 +25,16 @@ fn notify_while_awake_is_skipped_and_accept_does_not_clear() {
     let (ctx, rec) = recording_context();
     ctx.notify();
     ctx.notify_accept();
-    assert_eq!(rec.take(), Vec::<&str>::new(), "no kick, no clear while notify_me == 0");
+    assert_eq!(
+        rec.take(),
+        Vec::<&str>::new(),
+        "no kick, no clear while notify_me == 0"
+    );
     let s = ctx.stats();
-    assert_eq!((s.notifies, s.kicks, s.notifies_skipped, s.accepts_notified), (1, 0, 1, 0));
+    assert_eq!(
+        (s.notifies, s.kicks, s.notifies_skipped, s.accepts_notified),
+        (1, 0, 1, 0)
+    );
 }
 
 #[test]
@@ -63,7 +70,10 @@ fn sleeping_owner_is_kicked_then_accepts_once() {
     ctx.poll(false);
     assert_eq!(rec.take(), ["wait", "set", "test_and_clear:true"]);
     let s = ctx.stats();
-    assert_eq!((s.kicks, s.accepts_notified, s.sleeps, s.bhs_run), (1, 1, 1, 1));
+    assert_eq!(
+        (s.kicks, s.accepts_notified, s.sleeps, s.bhs_run),
+        (1, 1, 1, 1)
+    );
     // The next accept finds `notified` clear: no second (expensive) clear.
     ctx.poll(false);
     assert_eq!(rec.take(), Vec::<&str>::new());
@@ -73,7 +83,12 @@ fn sleeping_owner_is_kicked_then_accepts_once() {
 fn adaptive_polling_catches_work_without_kick() {
     static BH: Bh = Bh::new(|_| {});
     let (ctx, rec) = recording_context();
-    ctx.set_poll_params(PollParams { max: 2_000_000_000, grow: 2, shrink: 2, initial: 2_000_000_000 });
+    ctx.set_poll_params(PollParams {
+        max: 2_000_000_000,
+        grow: 2,
+        shrink: 2,
+        initial: 2_000_000_000,
+    });
     // Grow the window once (a short block below max).
     BH.schedule(ctx);
     ctx.poll(true);
@@ -81,9 +96,16 @@ fn adaptive_polling_catches_work_without_kick() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     BH.schedule(ctx);
     assert!(owner.join().unwrap());
-    assert_eq!(rec.take(), Vec::<&str>::new(), "found while busy-polling: no wait, no kick");
+    assert_eq!(
+        rec.take(),
+        Vec::<&str>::new(),
+        "found while busy-polling: no wait, no kick"
+    );
     let s = ctx.stats();
-    assert!(s.poll_iterations > 0 && s.kicks == 0 && s.notifies_skipped >= 2, "{s:?}");
+    assert!(
+        s.poll_iterations > 0 && s.kicks == 0 && s.notifies_skipped >= 2,
+        "{s:?}"
+    );
 }
 
 // ---------------------------------------------------------------- bottom halves
@@ -184,7 +206,10 @@ fn full_pool_and_too_large_are_errors() {
     let ctx = context(0);
     let a = POOL.spawn(ctx, async { 1u8 }).unwrap();
     let b = POOL.spawn(ctx, async { 2u8 }).unwrap();
-    assert_eq!(POOL.spawn(ctx, async { 3u8 }).unwrap_err(), SpawnError::PoolFull);
+    assert_eq!(
+        POOL.spawn(ctx, async { 3u8 }).unwrap_err(),
+        SpawnError::PoolFull
+    );
     let big = [0u8; 256];
     assert!(matches!(
         POOL.spawn(ctx, async move { big[0] }).unwrap_err(),
@@ -227,7 +252,12 @@ impl std::future::Future for YieldOnce {
 fn self_waking_task_runs_on_next_iteration() {
     static POOL: TaskPool<128, 1> = TaskPool::new();
     let ctx = context(0);
-    let mut h = POOL.spawn(ctx, async { YieldOnce(false).await; 9 }).unwrap();
+    let mut h = POOL
+        .spawn(ctx, async {
+            YieldOnce(false).await;
+            9
+        })
+        .unwrap();
     ctx.poll(false);
     assert_eq!(h.try_take(), None);
     ctx.poll(false);
@@ -281,7 +311,10 @@ fn wake_to_run_latency_is_recorded() {
     ctx.poll(false);
     let s = ctx.stats();
     assert_eq!(s.latency_samples, 1);
-    assert!(s.latency_max >= 2_000_000 && s.latency_p50 >= 1_000_000, "{s:?}");
+    assert!(
+        s.latency_max >= 2_000_000 && s.latency_p50 >= 1_000_000,
+        "{s:?}"
+    );
 }
 
 // ---------------------------------------------------------------- timers
@@ -291,7 +324,12 @@ fn sleep_uses_the_deadline_as_wait_timeout() {
     static POOL: TaskPool<256, 1> = TaskPool::new();
     let (ctx, rec) = recording_context();
     let t0 = CLOCK.now();
-    let mut h = POOL.spawn(ctx, async { sleep(5_000_000).await; 1 }).unwrap();
+    let mut h = POOL
+        .spawn(ctx, async {
+            sleep(5_000_000).await;
+            1
+        })
+        .unwrap();
     while !h.is_finished() {
         ctx.poll(true);
     }
@@ -324,7 +362,11 @@ fn with_timeout_elapses_and_completes() {
 // ---------------------------------------------------------------- worker pool
 
 fn fib(n: u64) -> u64 {
-    if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
+    if n < 2 {
+        n
+    } else {
+        fib(n - 1) + fib(n - 2)
+    }
 }
 
 #[test]
@@ -339,13 +381,23 @@ fn worker_pool_completes_through_a_bh_on_the_submitter() {
     let _r2 = Runner::start(w2);
     let mut h: JoinHandle<u64> = POOL
         .spawn(submitter, async move {
-            let a = pool.submit(executor::current_context().await, fib, 20).unwrap();
+            let a = pool
+                .submit(executor::current_context().await, fib, 20)
+                .unwrap();
             let b = pool.run(fib, 21).await.unwrap();
             a.await + b
         })
         .unwrap();
     run_until(submitter, || h.is_finished());
     assert_eq!(h.try_take(), Some(fib(20) + fib(21)));
-    assert_eq!(submitter.stats().bhs_run, 2, "one completion BH per job on the submitter");
-    assert_eq!(w1.stats().bhs_run + w2.stats().bhs_run, 2, "one dispatch BH per job on a worker");
+    assert_eq!(
+        submitter.stats().bhs_run,
+        2,
+        "one completion BH per job on the submitter"
+    );
+    assert_eq!(
+        w1.stats().bhs_run + w2.stats().bhs_run,
+        2,
+        "one dispatch BH per job on a worker"
+    );
 }

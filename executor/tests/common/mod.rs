@@ -39,11 +39,19 @@ impl EventNotifier for Recording {
     }
     fn test_and_clear(&self) -> bool {
         let r = self.inner.test_and_clear();
-        self.log.lock().unwrap().push(if r { "test_and_clear:true" } else { "test_and_clear:false" });
+        self.log.lock().unwrap().push(if r {
+            "test_and_clear:true"
+        } else {
+            "test_and_clear:false"
+        });
         r
     }
     fn wait(&self, deadline: Option<u64>) {
-        self.log.lock().unwrap().push(if deadline.is_some() { "wait(deadline)" } else { "wait" });
+        self.log.lock().unwrap().push(if deadline.is_some() {
+            "wait(deadline)"
+        } else {
+            "wait"
+        });
         self.inner.wait(deadline);
     }
 }
@@ -63,7 +71,11 @@ impl Runner {
                 ctx.poll(true);
             }
         });
-        Runner { ctx, stop, thread: Some(thread) }
+        Runner {
+            ctx,
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
