@@ -1,0 +1,810 @@
+//! Raw flattened-device-tree walking: the header, the structure-block tokens, nodes,
+//! properties, paths, phandles, `reg` and `ranges`.
+//!
+//! Every read goes through [`be32`] / [`be64`] on a byte slice (`+strict-align`: no pointer
+//! casts), every offset is checked with `get`/`checked_add`, and every loop advances a
+//! structure-block offset by at least 4 bytes, so it ends within `size_dt_struct / 4` steps.
+//! Nesting is bounded by [`MAX_DEPTH`].
+
+use super::error::DtbError;
+
+/// `FDT_MAGIC`, the first big-endian word of every DTB.
+pub const FDT_MAGIC: u32 = 0xd00d_feed;
+/// Size of the version-17 header.
+pub const HEADER_SIZE: usize = 40;
+/// Deepest node nesting we accept (root = depth 1). Real trees stay below 10.
+pub const MAX_DEPTH: usize = 32;
+
+const FDT_BEGIN_NODE: u32 = 0x1;
+const FDT_END_NODE: u32 = 0x2;
+const FDT_PROP: u32 = 0x3;
+const FDT_NOP: u32 = 0x4;
+const FDT_END: u32 = 0x9;
+
+/// Big-endian u32 at `off`, or `None` when it would run past the slice.
+pub fn be32(b: &[u8], off: usize) -> Option<u32> {
+    let bytes = b.get(off..off.checked_add(4)?)?;
+    Some(u32::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// Big-endian u64 at `off`, or `None` when it would run past the slice.
+pub fn be64(b: &[u8], off: usize) -> Option<u64> {
+    let bytes = b.get(off..off.checked_add(8)?)?;
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// Reads a number of `cells` (0..=2) big-endian 32-bit cells at the start of `b`.
+pub fn read_cells(b: &[u8], cells: u32) -> Option<u64> {
+    match cells {
+        0 => Some(0),
+        1 => be32(b, 0).map(u64::from),
+        2 => be64(b, 0),
+        _ => None,
+    }
+}
+
+fn align4(x: usize) -> Option<usize> {
+    Some(x.checked_add(3)? & !3)
+}
+
+/// The 40-byte FDT header (all fields big-endian in the blob).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub totalsize: u32,
+    pub off_dt_struct: u32,
+    pub off_dt_strings: u32,
+    pub off_mem_rsvmap: u32,
+    pub version: u32,
+    pub last_comp_version: u32,
+    pub boot_cpuid_phys: u32,
+    pub size_dt_strings: u32,
+    pub size_dt_struct: u32,
+}
+
+impl Header {
+    /// Reads and validates the header from the first 40 bytes of `b`, without looking at
+    /// anything past them: magic, version 16/17, `totalsize` between 40 and
+    /// [`super::MAX_TOTALSIZE`], and every block inside `totalsize`.
+    pub fn parse(b: &[u8]) -> Result<Header, DtbError<'static>> {
+        let field = |i: usize| be32(b, i * 4).ok_or(DtbError::TooShort(b.len()));
+        let magic = field(0)?;
+        if b.len() < HEADER_SIZE {
+            // Say "bad magic" first when it is one: an empty or foreign file is not a DTB.
+            return Err(if magic != FDT_MAGIC {
+                DtbError::BadMagic(magic)
+            } else {
+                DtbError::TooShort(b.len())
+            });
+        }
+        if magic != FDT_MAGIC {
+            return Err(DtbError::BadMagic(magic));
+        }
+        let h = Header {
+            totalsize: field(1)?,
+            off_dt_struct: field(2)?,
+            off_dt_strings: field(3)?,
+            off_mem_rsvmap: field(4)?,
+            version: field(5)?,
+            last_comp_version: field(6)?,
+            boot_cpuid_phys: field(7)?,
+            size_dt_strings: field(8)?,
+            size_dt_struct: field(9)?,
+        };
+        if h.version < 16 || h.last_comp_version > 17 {
+            return Err(DtbError::UnsupportedVersion {
+                version: h.version,
+                last_comp_version: h.last_comp_version,
+            });
+        }
+        let total = h.totalsize as usize;
+        if !(HEADER_SIZE..=super::MAX_TOTALSIZE).contains(&total) {
+            return Err(DtbError::BadTotalsize(h.totalsize));
+        }
+        let inside = |off: u32, size: u32| {
+            (off as usize) >= HEADER_SIZE
+                && (off as usize)
+                    .checked_add(size as usize)
+                    .is_some_and(|end| end <= total)
+        };
+        if !h.off_dt_struct.is_multiple_of(4) || !inside(h.off_dt_struct, h.struct_size()) {
+            return Err(DtbError::BadHeaderField("off_dt_struct/size_dt_struct"));
+        }
+        if !inside(h.off_dt_strings, h.size_dt_strings) {
+            return Err(DtbError::BadHeaderField("off_dt_strings/size_dt_strings"));
+        }
+        if !h.off_mem_rsvmap.is_multiple_of(8) || !inside(h.off_mem_rsvmap, 16) {
+            return Err(DtbError::BadHeaderField("off_mem_rsvmap"));
+        }
+        Ok(h)
+    }
+
+    /// `size_dt_struct`, or for version 16 (which lacks it) the rest of the blob.
+    fn struct_size(&self) -> u32 {
+        if self.version >= 17 {
+            self.size_dt_struct
+        } else {
+            self.totalsize.saturating_sub(self.off_dt_struct)
+        }
+    }
+}
+
+/// A validated DTB: the header and the three blocks as sub-slices.
+#[derive(Debug, Clone, Copy)]
+pub struct Fdt<'a> {
+    pub header: Header,
+    structs: &'a [u8],
+    strings: &'a [u8],
+    rsvmap: &'a [u8],
+}
+
+/// One structure-block token, with the offset of the token that follows it.
+enum Token<'a> {
+    Begin(&'a str),
+    End,
+    Prop(&'a str, &'a [u8]),
+    Nop,
+    EndOfTree,
+}
+
+impl<'a> Fdt<'a> {
+    /// Validates the header against `blob` and splits it into its blocks.
+    pub fn new(blob: &'a [u8]) -> Result<Self, DtbError<'a>> {
+        let header = Header::parse(blob)?;
+        let total = header.totalsize as usize;
+        let blob = blob.get(..total).ok_or(DtbError::Truncated {
+            totalsize: header.totalsize,
+            available: blob.len(),
+        })?;
+        let slice = |off: u32, len: u32, what| {
+            let off = off as usize;
+            blob.get(
+                off..off
+                    .checked_add(len as usize)
+                    .ok_or(DtbError::BadHeaderField(what))?,
+            )
+            .ok_or(DtbError::BadHeaderField(what))
+        };
+        let structs = slice(header.off_dt_struct, header.struct_size(), "off_dt_struct")?;
+        let strings = slice(
+            header.off_dt_strings,
+            header.size_dt_strings,
+            "off_dt_strings",
+        )?;
+        let rsv_off = header.off_mem_rsvmap as usize;
+        let rsvmap = blob
+            .get(rsv_off..)
+            .ok_or(DtbError::BadHeaderField("off_mem_rsvmap"))?;
+        Ok(Fdt {
+            header,
+            structs,
+            strings,
+            rsvmap,
+        })
+    }
+
+    /// The memory reservation block: `(address, size)` pairs up to the `(0, 0)` terminator.
+    /// An entry running past the blob ends the list with an error.
+    pub fn reservations(&self) -> impl Iterator<Item = Result<(u64, u64), DtbError<'a>>> + 'a {
+        let map = self.rsvmap;
+        let mut off = 0usize;
+        let mut done = false;
+        core::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            let entry = be64(map, off).zip(off.checked_add(8).and_then(|o| be64(map, o)));
+            off = off.saturating_add(16);
+            match entry {
+                None => {
+                    done = true;
+                    Some(Err(DtbError::BadHeaderField("memory reservation block")))
+                }
+                Some((0, 0)) => {
+                    done = true;
+                    None
+                }
+                Some(pair) => Some(Ok(pair)),
+            }
+        })
+    }
+
+    fn cstr(b: &'a [u8], off: usize) -> Result<(&'a str, usize), DtbError<'a>> {
+        let rest = b
+            .get(off..)
+            .ok_or(DtbError::StructureOverflow { offset: off })?;
+        let len = rest
+            .iter()
+            .position(|&c| c == 0)
+            .ok_or(DtbError::BadString { offset: off })?;
+        let bytes = rest.get(..len).ok_or(DtbError::BadString { offset: off })?;
+        let s = core::str::from_utf8(bytes).map_err(|_| DtbError::BadString { offset: off })?;
+        Ok((s, len))
+    }
+
+    /// Decodes the token at `off`; returns it and the offset of the next one (always > off).
+    fn token(&self, off: usize) -> Result<(Token<'a>, usize), DtbError<'a>> {
+        let overflow = DtbError::StructureOverflow { offset: off };
+        let tag = be32(self.structs, off).ok_or(overflow)?;
+        let after = off.checked_add(4).ok_or(overflow)?;
+        match tag {
+            FDT_BEGIN_NODE => {
+                let (name, len) = Self::cstr(self.structs, after)?;
+                let next = align4(after.checked_add(len + 1).ok_or(overflow)?).ok_or(overflow)?;
+                Ok((Token::Begin(name), next))
+            }
+            FDT_END_NODE => Ok((Token::End, after)),
+            FDT_NOP => Ok((Token::Nop, after)),
+            FDT_END => Ok((Token::EndOfTree, after)),
+            FDT_PROP => {
+                let len = be32(self.structs, after).ok_or(overflow)? as usize;
+                let nameoff = be32(self.structs, after + 4).ok_or(overflow)?;
+                let start = after.checked_add(8).ok_or(overflow)?;
+                let end = start.checked_add(len).ok_or(overflow)?;
+                let value = self.structs.get(start..end).ok_or(overflow)?;
+                let (name, _) = Self::cstr(self.strings, nameoff as usize)
+                    .map_err(|_| DtbError::BadStringOffset(nameoff))?;
+                Ok((Token::Prop(name, value), align4(end).ok_or(overflow)?))
+            }
+            token => Err(DtbError::BadToken { token, offset: off }),
+        }
+    }
+
+    /// The node whose `FDT_BEGIN_NODE` token is at `off`.
+    fn node_at(&self, off: usize) -> Result<Node<'a>, DtbError<'a>> {
+        match self.token(off)? {
+            (Token::Begin(name), body) => Ok(Node {
+                fdt: *self,
+                off,
+                name,
+                body,
+            }),
+            _ => Err(DtbError::BadToken {
+                token: be32(self.structs, off).unwrap_or(0),
+                offset: off,
+            }),
+        }
+    }
+
+    /// The root node (after any leading NOPs).
+    pub fn root(&self) -> Result<Node<'a>, DtbError<'a>> {
+        let mut off = 0;
+        loop {
+            match self.token(off) {
+                Ok((Token::Nop, next)) => off = next,
+                Ok((Token::Begin(_), _)) => return self.node_at(off),
+                _ => return Err(DtbError::NoRoot),
+            }
+        }
+    }
+
+    /// Offset just past the `FDT_END_NODE` that closes the node beginning at `off`.
+    fn skip_node(&self, off: usize) -> Result<usize, DtbError<'a>> {
+        let mut depth = 0usize;
+        let mut off = off;
+        loop {
+            let (tok, next) = self.token(off)?;
+            match tok {
+                Token::Begin(_) => depth += 1,
+                Token::End => {
+                    depth = depth.checked_sub(1).ok_or(DtbError::BadToken {
+                        token: FDT_END_NODE,
+                        offset: off,
+                    })?;
+                    if depth == 0 {
+                        return Ok(next);
+                    }
+                }
+                Token::Prop(..) | Token::Nop => {}
+                Token::EndOfTree => {
+                    return Err(DtbError::BadToken {
+                        token: FDT_END,
+                        offset: off,
+                    })
+                }
+            }
+            off = next;
+        }
+    }
+
+    /// Every node in depth-first order with its depth (root = 0). Yields at most one error,
+    /// then stops.
+    pub fn nodes(&self) -> impl Iterator<Item = Result<(Node<'a>, usize), DtbError<'a>>> + 'a {
+        let fdt = *self;
+        let mut off = match self.root() {
+            Ok(root) => root.off,
+            Err(_) => usize::MAX,
+        };
+        let mut depth = 0usize;
+        let mut failed = false;
+        core::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            if off == usize::MAX {
+                failed = true;
+                return Some(Err(DtbError::NoRoot));
+            }
+            loop {
+                let (tok, next) = match fdt.token(off) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        failed = true;
+                        return Some(Err(e));
+                    }
+                };
+                let here = off;
+                off = next;
+                match tok {
+                    Token::Begin(name) => {
+                        let d = depth;
+                        depth += 1;
+                        if depth > MAX_DEPTH {
+                            failed = true;
+                            return Some(Err(DtbError::TooDeep));
+                        }
+                        return Some(Ok((
+                            Node {
+                                fdt,
+                                off: here,
+                                name,
+                                body: next,
+                            },
+                            d,
+                        )));
+                    }
+                    Token::End => {
+                        depth = match depth.checked_sub(1) {
+                            Some(d) => d,
+                            None => {
+                                failed = true;
+                                return Some(Err(DtbError::BadToken {
+                                    token: FDT_END_NODE,
+                                    offset: here,
+                                }));
+                            }
+                        };
+                        if depth == 0 {
+                            // The root is closed; FDT_END (possibly after NOPs) must follow,
+                            // but nothing else is needed from the walk.
+                            failed = true;
+                            return None;
+                        }
+                    }
+                    Token::Prop(..) | Token::Nop => {}
+                    Token::EndOfTree => {
+                        failed = true;
+                        return Some(Err(DtbError::BadToken {
+                            token: FDT_END,
+                            offset: here,
+                        }));
+                    }
+                }
+            }
+        })
+    }
+
+    /// The node at an absolute path such as `/soc/serial@7e215040`. A component without a
+    /// unit address (`/soc/serial`) matches the first child whose name before `@` is equal.
+    pub fn find(&self, path: &'a str) -> Result<Option<Node<'a>>, DtbError<'a>> {
+        if !path.starts_with('/') {
+            return Ok(None);
+        }
+        let mut node = self.root()?;
+        for comp in path.split('/').filter(|c| !c.is_empty()) {
+            let mut found = None;
+            for child in node.children() {
+                let child = child?;
+                let base = child.name.split('@').next().unwrap_or(child.name);
+                if child.name == comp || (!comp.contains('@') && base == comp) {
+                    found = Some(child);
+                    break;
+                }
+            }
+            match found {
+                Some(c) => node = c,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(node))
+    }
+
+    /// The node whose `phandle` (or `linux,phandle`) is `phandle`.
+    pub fn by_phandle(&self, phandle: u32) -> Result<Node<'a>, DtbError<'a>> {
+        for n in self.nodes() {
+            let (n, _) = n?;
+            for name in ["phandle", "linux,phandle"] {
+                if n.u32_prop(name)? == Some(phandle) {
+                    return Ok(n);
+                }
+            }
+        }
+        Err(DtbError::NoSuchPhandle(phandle))
+    }
+
+    /// The chain of ancestors of `node`, root first, `node` itself excluded.
+    pub fn ancestors(&self, node: &Node<'a>) -> Result<Ancestors<'a>, DtbError<'a>> {
+        let mut stack = Ancestors {
+            nodes: [None; MAX_DEPTH],
+            len: 0,
+        };
+        let mut off = self.root()?.off;
+        loop {
+            let (tok, next) = self.token(off)?;
+            match tok {
+                Token::Begin(name) => {
+                    if off == node.off {
+                        return Ok(stack);
+                    }
+                    let slot = stack.nodes.get_mut(stack.len).ok_or(DtbError::TooDeep)?;
+                    *slot = Some(Node {
+                        fdt: *self,
+                        off,
+                        name,
+                        body: next,
+                    });
+                    stack.len += 1;
+                }
+                Token::End => {
+                    stack.len = stack.len.checked_sub(1).ok_or(DtbError::BadToken {
+                        token: FDT_END_NODE,
+                        offset: off,
+                    })?;
+                    if stack.len == 0 {
+                        return Err(DtbError::NoSuchNode(node.name));
+                    }
+                }
+                Token::Prop(..) | Token::Nop => {}
+                Token::EndOfTree => return Err(DtbError::NoSuchNode(node.name)),
+            }
+            off = next;
+        }
+    }
+
+    /// The parent of `node` (`None` for the root).
+    pub fn parent(&self, node: &Node<'a>) -> Result<Option<Node<'a>>, DtbError<'a>> {
+        Ok(self.ancestors(node)?.iter().last())
+    }
+
+    /// Translates `addr`, a `reg` address of `node` (in its parent's address space), to a
+    /// CPU physical address through the `ranges` of every ancestor bus up to the root.
+    /// An empty `ranges` is the identity; a missing one means "not translatable".
+    pub fn translate(&self, node: &Node<'a>, addr: u64) -> Result<u64, DtbError<'a>> {
+        let anc = self.ancestors(node)?;
+        let mut addr = addr;
+        // Walk from the node's parent (the innermost bus) outwards; stop at the root.
+        let mut i = anc.len;
+        while i > 1 {
+            i -= 1;
+            let (Some(bus), Some(outer)) = (anc.get(i), anc.get(i - 1)) else {
+                return Err(DtbError::TooDeep);
+            };
+            let Some(ranges) = bus.prop("ranges")? else {
+                return Err(DtbError::NotTranslatable {
+                    node: bus.display_name(),
+                });
+            };
+            if ranges.is_empty() {
+                continue;
+            }
+            let child_ac = bus.address_cells()?;
+            let parent_ac = outer.address_cells()?;
+            let sc = bus.size_cells()?;
+            let entry = ((child_ac + parent_ac + sc) * 4) as usize;
+            if entry == 0 || ranges.len() % entry != 0 {
+                return Err(DtbError::BadPropertyLength {
+                    node: bus.display_name(),
+                    property: "ranges",
+                    len: ranges.len(),
+                });
+            }
+            let mut hit = None;
+            for e in ranges.chunks_exact(entry) {
+                let bad = DtbError::BadPropertyLength {
+                    node: bus.display_name(),
+                    property: "ranges",
+                    len: ranges.len(),
+                };
+                let child = read_cells(e, child_ac).ok_or(bad)?;
+                let parent =
+                    read_cells(e.get(child_ac as usize * 4..).ok_or(bad)?, parent_ac).ok_or(bad)?;
+                let size = read_cells(e.get((child_ac + parent_ac) as usize * 4..).ok_or(bad)?, sc)
+                    .ok_or(bad)?;
+                if addr >= child && addr - child < size {
+                    hit = Some(parent.wrapping_add(addr - child));
+                    break;
+                }
+            }
+            addr = hit.ok_or(DtbError::OutsideRanges {
+                node: bus.display_name(),
+                address: addr,
+            })?;
+        }
+        Ok(addr)
+    }
+
+    /// The `(address, size)` entries of `node`'s `reg`, in its parent's cells, untranslated.
+    pub fn reg(&self, node: &Node<'a>) -> Result<Reg<'a>, DtbError<'a>> {
+        let parent = self.parent(node)?;
+        let (ac, sc) = match parent {
+            Some(p) => (p.address_cells()?, p.size_cells()?),
+            None => (2, 1),
+        };
+        Reg::new(node, ac, sc)
+    }
+
+    /// `reg` entry `index` of `node`, translated to a CPU physical address.
+    pub fn reg_translated(
+        &self,
+        node: &Node<'a>,
+        index: usize,
+    ) -> Result<(u64, u64), DtbError<'a>> {
+        let (addr, size) = self.reg(node)?.nth(index).ok_or(DtbError::MissingReg {
+            node: node.display_name(),
+        })?;
+        Ok((self.translate(node, addr)?, size))
+    }
+}
+
+/// The ancestors of a node, root first (a fixed array: no allocation).
+#[derive(Clone, Copy)]
+pub struct Ancestors<'a> {
+    nodes: [Option<Node<'a>>; MAX_DEPTH],
+    len: usize,
+}
+
+impl<'a> Ancestors<'a> {
+    pub fn get(&self, i: usize) -> Option<Node<'a>> {
+        if i < self.len {
+            self.nodes.get(i).copied().flatten()
+        } else {
+            None
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Root first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = Node<'a>> + '_ {
+        self.nodes.iter().take(self.len).filter_map(|n| *n)
+    }
+}
+
+/// A node: where it starts in the structure block and its name (`""` for the root).
+#[derive(Debug, Clone, Copy)]
+pub struct Node<'a> {
+    fdt: Fdt<'a>,
+    off: usize,
+    pub name: &'a str,
+    body: usize,
+}
+
+impl PartialEq for Node<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.off == other.off
+    }
+}
+
+impl<'a> Node<'a> {
+    /// The name, or `/` for the root.
+    pub fn display_name(&self) -> &'a str {
+        if self.name.is_empty() {
+            "/"
+        } else {
+            self.name
+        }
+    }
+
+    /// The properties, in order. Yields at most one error, then stops.
+    pub fn props(&self) -> impl Iterator<Item = Result<(&'a str, &'a [u8]), DtbError<'a>>> + 'a {
+        let fdt = self.fdt;
+        let mut off = self.body;
+        let mut done = false;
+        core::iter::from_fn(move || loop {
+            if done {
+                return None;
+            }
+            match fdt.token(off) {
+                Ok((Token::Nop, next)) => off = next,
+                Ok((Token::Prop(name, value), next)) => {
+                    off = next;
+                    return Some(Ok((name, value)));
+                }
+                Ok(_) => {
+                    done = true;
+                    return None;
+                }
+                Err(e) => {
+                    done = true;
+                    return Some(Err(e));
+                }
+            }
+        })
+    }
+
+    /// Offset of the first token after the properties.
+    fn after_props(&self) -> Result<usize, DtbError<'a>> {
+        let mut off = self.body;
+        loop {
+            match self.fdt.token(off)? {
+                (Token::Nop | Token::Prop(..), next) => off = next,
+                _ => return Ok(off),
+            }
+        }
+    }
+
+    /// The raw value of property `name`.
+    pub fn prop(&self, name: &str) -> Result<Option<&'a [u8]>, DtbError<'a>> {
+        for p in self.props() {
+            let (n, v) = p?;
+            if n == name {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A one-cell property.
+    pub fn u32_prop(&self, name: &'static str) -> Result<Option<u32>, DtbError<'a>> {
+        match self.prop(name)? {
+            None => Ok(None),
+            Some(v) if v.len() == 4 => Ok(be32(v, 0)),
+            Some(v) => Err(DtbError::BadPropertyLength {
+                node: self.display_name(),
+                property: name,
+                len: v.len(),
+            }),
+        }
+    }
+
+    /// A string property (the first string of a string list).
+    pub fn str_prop(&self, name: &'static str) -> Result<Option<&'a str>, DtbError<'a>> {
+        match self.prop(name)? {
+            None => Ok(None),
+            Some(v) => {
+                let bad = DtbError::BadPropertyLength {
+                    node: self.display_name(),
+                    property: name,
+                    len: v.len(),
+                };
+                let len = v.iter().position(|&c| c == 0).ok_or(bad)?;
+                let s = v.get(..len).ok_or(bad)?;
+                core::str::from_utf8(s).map(Some).map_err(|_| bad)
+            }
+        }
+    }
+
+    /// The strings of a string-list property (empty when absent; invalid UTF-8 entries are
+    /// skipped).
+    pub fn strings(&self, name: &str) -> Result<impl Iterator<Item = &'a str> + 'a, DtbError<'a>> {
+        let v = self.prop(name)?.unwrap_or(&[]);
+        let v = match v.split_last() {
+            Some((0, rest)) => rest,
+            _ => v,
+        };
+        Ok(v.split(|&c| c == 0)
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| core::str::from_utf8(s).ok()))
+    }
+
+    /// Whether `compatible` lists `c`.
+    pub fn is_compatible(&self, c: &str) -> Result<bool, DtbError<'a>> {
+        Ok(self.strings("compatible")?.any(|s| s == c))
+    }
+
+    /// `#address-cells` for this node's children (default 2), at most 2.
+    pub fn address_cells(&self) -> Result<u32, DtbError<'a>> {
+        self.cells("#address-cells", 2)
+    }
+
+    /// `#size-cells` for this node's children (default 1), at most 2.
+    pub fn size_cells(&self) -> Result<u32, DtbError<'a>> {
+        self.cells("#size-cells", 1)
+    }
+
+    fn cells(&self, name: &'static str, default: u32) -> Result<u32, DtbError<'a>> {
+        let v = self.u32_prop(name)?.unwrap_or(default);
+        if v > 2 {
+            return Err(DtbError::UnsupportedCells {
+                node: self.display_name(),
+                property: name,
+                value: v,
+            });
+        }
+        Ok(v)
+    }
+
+    /// The direct children, in order. Yields at most one error, then stops.
+    pub fn children(&self) -> impl Iterator<Item = Result<Node<'a>, DtbError<'a>>> + 'a {
+        let fdt = self.fdt;
+        // `Some(offset)` of the next token to look at; `None` once finished or failed.
+        let (mut next_off, mut pending) = match self.after_props() {
+            Ok(o) => (Some(o), None),
+            Err(e) => (None, Some(e)),
+        };
+        core::iter::from_fn(move || {
+            if let Some(e) = pending.take() {
+                return Some(Err(e));
+            }
+            let mut off = next_off.take()?;
+            loop {
+                let step = match fdt.token(off) {
+                    Ok((Token::Nop, next)) => {
+                        off = next;
+                        continue;
+                    }
+                    Ok((Token::Begin(_), _)) => fdt
+                        .node_at(off)
+                        .and_then(|child| Ok((child, fdt.skip_node(off)?))),
+                    Ok((Token::End, _)) => return None,
+                    Ok(_) => Err(DtbError::BadToken {
+                        token: be32(fdt.structs, off).unwrap_or(0),
+                        offset: off,
+                    }),
+                    Err(e) => Err(e),
+                };
+                return match step {
+                    Ok((child, after)) => {
+                        next_off = Some(after);
+                        Some(Ok(child))
+                    }
+                    Err(e) => Some(Err(e)),
+                };
+            }
+        })
+    }
+
+    /// The first direct child named `name` (exactly, or before its `@`).
+    pub fn child(&self, name: &str) -> Result<Option<Node<'a>>, DtbError<'a>> {
+        for c in self.children() {
+            let c = c?;
+            if c.name == name || c.name.split('@').next() == Some(name) {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Iterator over `(address, size)` pairs of a `reg` property.
+pub struct Reg<'a> {
+    data: &'a [u8],
+    ac: u32,
+    sc: u32,
+}
+
+impl<'a> Reg<'a> {
+    fn new(node: &Node<'a>, ac: u32, sc: u32) -> Result<Self, DtbError<'a>> {
+        let data = node.prop("reg")?.ok_or(DtbError::MissingReg {
+            node: node.display_name(),
+        })?;
+        let entry = ((ac + sc) * 4) as usize;
+        if entry == 0 || data.len() % entry != 0 {
+            return Err(DtbError::BadPropertyLength {
+                node: node.display_name(),
+                property: "reg",
+                len: data.len(),
+            });
+        }
+        Ok(Reg { data, ac, sc })
+    }
+
+    /// Reads `reg`-shaped data with explicit cell counts.
+    pub fn with_cells(node: &Node<'a>, ac: u32, sc: u32) -> Result<Self, DtbError<'a>> {
+        Self::new(node, ac, sc)
+    }
+}
+
+impl Iterator for Reg<'_> {
+    type Item = (u64, u64);
+    fn next(&mut self) -> Option<(u64, u64)> {
+        let entry = ((self.ac + self.sc) * 4) as usize;
+        let (e, rest) = self.data.split_at_checked(entry)?;
+        self.data = rest;
+        let addr = read_cells(e, self.ac)?;
+        let size = read_cells(e.get(self.ac as usize * 4..)?, self.sc)?;
+        Some((addr, size))
+    }
+}

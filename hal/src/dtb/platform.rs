@@ -1,0 +1,647 @@
+//! The platform description the kernel needs, discovered from a DTB: RAM, console, GIC,
+//! PSCI, CPUs, timer, bootargs.
+//!
+//! [`Platform::parse`] fails only when the blob itself is unusable (header, structure
+//! block). Each discovered part is kept as its own `Result`, so a checker can report
+//! everything that is right and everything that is wrong about a board in one pass;
+//! [`super::bootability`] turns those into the kernel's verdict.
+
+use heapless::Vec;
+
+use super::error::DtbError;
+use super::fdt::{be32, be64, read_cells, Fdt, Node, Reg};
+
+/// RAM, reserved and reservation-map ranges kept (more are dropped and flagged).
+pub const MAX_RANGES: usize = 16;
+/// CPUs kept (more are dropped and flagged).
+pub const MAX_CPUS: usize = 16;
+/// GICv3 redistributor regions kept.
+pub const MAX_REDIST_REGIONS: usize = 8;
+
+/// A physical address range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    pub base: u64,
+    pub size: u64,
+}
+
+/// A fixed-capacity list of ranges that remembers whether some did not fit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Regions {
+    pub list: Vec<Region, MAX_RANGES>,
+    /// More ranges existed than [`MAX_RANGES`]; the extra ones are not in `list`.
+    pub truncated: bool,
+}
+
+impl Regions {
+    fn push(&mut self, r: Region) {
+        if self.list.push(r).is_err() {
+            self.truncated = true;
+        }
+    }
+}
+
+/// RAM and what must not be touched in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// `reg` of every `device_type = "memory"` node under the root, size-0 entries skipped.
+    pub ram: Regions,
+    /// How many size-0 RAM entries were skipped (the Pi firmware fills them in at boot).
+    pub zero_sized: usize,
+    /// `reg` of every `/reserved-memory` child (dynamically placed ones have none).
+    pub reserved: Regions,
+    /// The FDT memory reservation block.
+    pub rsvmap: Regions,
+}
+
+/// An interrupt as the GIC sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// The node has no `interrupts` / `interrupts-extended`.
+    None,
+    /// A GIC INTID (SGI 0-15, PPI 16-31, SPI 32-1019, EPPI 1056-1119, ESPI 4096-5119).
+    Intid(u32),
+    /// Routed to an interrupt controller that is not the GIC (phandle given).
+    NotGic(u32),
+}
+
+/// The UART driver a console needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UartKind<'a> {
+    /// `arm,pl011`.
+    Pl011,
+    /// `ns16550a`, `ns16550`, `ns8250`, `snps,dw-apb-uart`: registers `1 << reg_shift` apart,
+    /// accessed `reg_io_width` bytes wide.
+    Ns16550 { reg_shift: u32, reg_io_width: u32 },
+    /// `brcm,bcm2835-aux-uart`, the Raspberry Pi mini UART.
+    MiniUart,
+    /// No driver: the first `compatible` string.
+    Unknown(&'a str),
+}
+
+/// The console named by `/chosen/stdout-path`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Console<'a> {
+    /// The node's name (e.g. `serial@7e215040`).
+    pub node: &'a str,
+    /// What stdout-path said, without options (an alias or a path).
+    pub path: &'a str,
+    /// The options after `:` (e.g. `115200n8`).
+    pub options: Option<&'a str>,
+    /// The compatible string that chose `kind`.
+    pub compatible: &'a str,
+    pub kind: UartKind<'a>,
+    /// `reg[0]` translated through every parent's `ranges` to a CPU physical address.
+    pub base: u64,
+    pub size: u64,
+    pub interrupt: Interrupt,
+}
+
+/// The GIC's architecture version and register frames (CPU physical addresses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GicKind {
+    /// GICv2 (`arm,gic-400`, `arm,cortex-a15-gic`, ...): distributor and CPU interface.
+    V2 { dist: Region, cpu_if: Region },
+    /// GICv3 (`arm,gic-v3`): distributor and redistributor regions.
+    V3 {
+        dist: Region,
+        redistributors: Vec<Region, MAX_REDIST_REGIONS>,
+        /// `redistributor-stride`, when the frames are not packed at 128 KiB (v3) steps.
+        redistributor_stride: Option<u64>,
+    },
+}
+
+/// The interrupt controller the kernel drives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gic<'a> {
+    pub node: &'a str,
+    pub compatible: &'a str,
+    pub phandle: Option<u32>,
+    pub kind: GicKind,
+}
+
+/// How PSCI calls reach the firmware or hypervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conduit {
+    Hvc,
+    Smc,
+}
+
+/// Which PSCI binding the node uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PsciVersion {
+    /// `arm,psci`: function ids come from the node.
+    V0_1,
+    /// `arm,psci-0.2`: standard function ids.
+    V0_2,
+    /// `arm,psci-1.0`.
+    V1_0,
+}
+
+/// The `/psci` node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Psci {
+    pub version: PsciVersion,
+    pub conduit: Conduit,
+    /// `cpu_on` function id (PSCI 0.1 only; 0.2+ use the standard id).
+    pub cpu_on: Option<u32>,
+}
+
+/// How a secondary CPU is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnableMethod<'a> {
+    Psci,
+    /// Write the entry point at `release_addr`, then SEV.
+    SpinTable {
+        release_addr: Option<u64>,
+    },
+    Other(&'a str),
+    None,
+}
+
+/// One `/cpus/cpu@*` node with `device_type = "cpu"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cpu<'a> {
+    pub node: &'a str,
+    /// MPIDR affinity bits from `reg`.
+    pub mpidr: u64,
+    pub enable_method: EnableMethod<'a>,
+    /// `status` is "disabled" (or "fail").
+    pub disabled: bool,
+}
+
+/// The CPUs, in tree order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cpus<'a> {
+    pub list: Vec<Cpu<'a>, MAX_CPUS>,
+    /// More CPUs existed than [`MAX_CPUS`].
+    pub truncated: bool,
+}
+
+/// The architected timer's interrupts as GIC INTIDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timer<'a> {
+    pub node: &'a str,
+    pub secure_phys: u32,
+    pub non_secure_phys: u32,
+    pub virt: u32,
+    pub hyp: u32,
+}
+
+/// Everything the kernel learns from the DTB.
+#[derive(Debug, Clone)]
+pub struct Platform<'a> {
+    pub fdt: Fdt<'a>,
+    pub model: Option<&'a str>,
+    /// The root's first `compatible` string.
+    pub compatible: Option<&'a str>,
+    pub bootargs: Option<&'a str>,
+    pub memory: Result<Memory, DtbError<'a>>,
+    /// `Ok(None)`: no stdout-path (we do not guess a console).
+    pub console: Result<Option<Console<'a>>, DtbError<'a>>,
+    pub gic: Result<Gic<'a>, DtbError<'a>>,
+    /// `Ok(None)`: no `/psci` node.
+    pub psci: Result<Option<Psci>, DtbError<'a>>,
+    pub cpus: Result<Cpus<'a>, DtbError<'a>>,
+    /// `Ok(None)`: no `arm,armv8-timer` / `arm,armv7-timer` node.
+    pub timer: Result<Option<Timer<'a>>, DtbError<'a>>,
+}
+
+const GICV2_COMPATIBLES: [&str; 4] = [
+    "arm,gic-400",
+    "arm,cortex-a15-gic",
+    "arm,cortex-a9-gic",
+    "arm,cortex-a7-gic",
+];
+const GICV3_COMPATIBLE: &str = "arm,gic-v3";
+
+impl<'a> Platform<'a> {
+    /// Validates the blob (header and the whole structure block) and discovers the platform.
+    pub fn parse(dtb: &'a [u8]) -> Result<Self, DtbError<'a>> {
+        let fdt = Fdt::new(dtb)?;
+        // One full walk checks every token, name and property of the structure block, so
+        // later lookups only fail for semantic reasons.
+        for n in fdt.nodes() {
+            n?;
+        }
+        let root = fdt.root()?;
+        let chosen = fdt.find("/chosen")?;
+        let bootargs = match chosen {
+            Some(c) => c.str_prop("bootargs").ok().flatten(),
+            None => None,
+        };
+        let gic = find_gic(&fdt, &root);
+        let gic_phandle = gic.as_ref().ok().and_then(|g| g.phandle);
+        Ok(Platform {
+            fdt,
+            model: root.str_prop("model").ok().flatten(),
+            compatible: root.str_prop("compatible").ok().flatten(),
+            bootargs,
+            memory: find_memory(&fdt, &root),
+            console: find_console(&fdt, chosen, gic_phandle),
+            psci: find_psci(&fdt),
+            cpus: find_cpus(&fdt),
+            timer: find_timer(&fdt, gic_phandle),
+            gic,
+        })
+    }
+}
+
+fn find_memory<'a>(fdt: &Fdt<'a>, root: &Node<'a>) -> Result<Memory, DtbError<'a>> {
+    let mut m = Memory::default();
+    let (ac, sc) = (root.address_cells()?, root.size_cells()?);
+    let mut found = false;
+    for node in root.children() {
+        let node = node?;
+        if node.str_prop("device_type")? != Some("memory") {
+            continue;
+        }
+        found = true;
+        for (base, size) in Reg::with_cells(&node, ac, sc)? {
+            if size == 0 {
+                m.zero_sized += 1;
+            } else {
+                m.ram.push(Region { base, size });
+            }
+        }
+    }
+    if !found {
+        return Err(DtbError::MissingMemory);
+    }
+    if let Some(resv) = fdt.find("/reserved-memory")? {
+        let (ac, sc) = (resv.address_cells()?, resv.size_cells()?);
+        for child in resv.children() {
+            let child = child?;
+            if child.prop("reg")?.is_none() {
+                continue;
+            }
+            for (addr, size) in Reg::with_cells(&child, ac, sc)? {
+                let base = fdt.translate(&child, addr)?;
+                m.reserved.push(Region { base, size });
+            }
+        }
+    }
+    for r in fdt.reservations() {
+        let (base, size) = r?;
+        m.rsvmap.push(Region { base, size });
+    }
+    Ok(m)
+}
+
+/// What `stdout-path` names: the target (alias or path), its options, and the node.
+type StdoutTarget<'a> = (&'a str, Option<&'a str>, Node<'a>);
+
+/// Splits `stdout-path` into the target and its options, and finds the node.
+fn resolve_stdout<'a>(
+    fdt: &Fdt<'a>,
+    chosen: &Node<'a>,
+) -> Result<Option<StdoutTarget<'a>>, DtbError<'a>> {
+    let raw = match chosen.str_prop("stdout-path")? {
+        Some(p) => p,
+        None => match chosen.str_prop("linux,stdout-path")? {
+            Some(p) => p,
+            None => return Ok(None),
+        },
+    };
+    let (target, options) = match raw.split_once(':') {
+        Some((t, o)) => (t, Some(o)),
+        None => (raw, None),
+    };
+    let path = if target.starts_with('/') {
+        target
+    } else {
+        let aliases = fdt.find("/aliases")?.ok_or(DtbError::NoSuchAlias(target))?;
+        let v = aliases.prop(target)?.ok_or(DtbError::NoSuchAlias(target))?;
+        let len = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+        let s = v.get(..len).and_then(|s| core::str::from_utf8(s).ok());
+        s.ok_or(DtbError::BadPropertyLength {
+            node: "aliases",
+            property: "alias",
+            len: v.len(),
+        })?
+    };
+    let node = fdt.find(path)?.ok_or(DtbError::NoSuchNode(path))?;
+    Ok(Some((target, options, node)))
+}
+
+fn uart_kind<'a>(node: &Node<'a>) -> Result<(&'a str, UartKind<'a>), DtbError<'a>> {
+    let mut first = None;
+    for c in node.strings("compatible")? {
+        first = first.or(Some(c));
+        let kind = match c {
+            "arm,pl011" => UartKind::Pl011,
+            "ns16550a" | "ns16550" | "snps,dw-apb-uart" | "ns8250" => UartKind::Ns16550 {
+                reg_shift: node.u32_prop("reg-shift")?.unwrap_or(0),
+                reg_io_width: node.u32_prop("reg-io-width")?.unwrap_or(1),
+            },
+            "brcm,bcm2835-aux-uart" => UartKind::MiniUart,
+            _ => continue,
+        };
+        return Ok((c, kind));
+    }
+    let c = first.unwrap_or("");
+    Ok((c, UartKind::Unknown(c)))
+}
+
+fn find_console<'a>(
+    fdt: &Fdt<'a>,
+    chosen: Option<Node<'a>>,
+    gic_phandle: Option<u32>,
+) -> Result<Option<Console<'a>>, DtbError<'a>> {
+    let Some(chosen) = chosen else {
+        return Ok(None);
+    };
+    let Some((path, options, node)) = resolve_stdout(fdt, &chosen)? else {
+        return Ok(None);
+    };
+    let (compatible, kind) = uart_kind(&node)?;
+    let (base, size) = fdt.reg_translated(&node, 0)?;
+    Ok(Some(Console {
+        node: node.display_name(),
+        path,
+        options,
+        compatible,
+        kind,
+        base,
+        size,
+        interrupt: interrupt(fdt, &node, 0, gic_phandle)?,
+    }))
+}
+
+fn is_gic(node: &Node<'_>) -> bool {
+    node.strings("compatible")
+        .map(|mut cs| cs.any(|c| c == GICV3_COMPATIBLE || GICV2_COMPATIBLES.contains(&c)))
+        .unwrap_or(false)
+}
+
+fn find_gic<'a>(fdt: &Fdt<'a>, root: &Node<'a>) -> Result<Gic<'a>, DtbError<'a>> {
+    let node = match root.u32_prop("interrupt-parent")? {
+        Some(ph) => fdt.by_phandle(ph)?,
+        None => {
+            let mut gic = None;
+            let mut other = None;
+            for n in fdt.nodes() {
+                let (n, _) = n?;
+                if n.prop("interrupt-controller")?.is_none() {
+                    continue;
+                }
+                if is_gic(&n) {
+                    gic = Some(n);
+                    break;
+                }
+                other = other.or(Some(n));
+            }
+            gic.or(other).ok_or(DtbError::NoInterruptController)?
+        }
+    };
+    let compatible = node.strings("compatible")?.next().unwrap_or("");
+    let region = |i| {
+        fdt.reg_translated(&node, i)
+            .map(|(base, size)| Region { base, size })
+    };
+    let kind = if node.is_compatible(GICV3_COMPATIBLE)? {
+        let n = node.u32_prop("#redistributor-regions")?.unwrap_or(1);
+        let mut redistributors = Vec::new();
+        for i in 1..=n as usize {
+            if redistributors.push(region(i)?).is_err() {
+                break;
+            }
+        }
+        let redistributor_stride = match node.prop("redistributor-stride")? {
+            None => None,
+            Some(v) if v.len() == 8 => be64(v, 0),
+            Some(v) if v.len() == 4 => be32(v, 0).map(u64::from),
+            Some(v) => {
+                return Err(DtbError::BadPropertyLength {
+                    node: node.display_name(),
+                    property: "redistributor-stride",
+                    len: v.len(),
+                })
+            }
+        };
+        GicKind::V3 {
+            dist: region(0)?,
+            redistributors,
+            redistributor_stride,
+        }
+    } else if is_gic(&node) {
+        GicKind::V2 {
+            dist: region(0)?,
+            cpu_if: region(1)?,
+        }
+    } else {
+        return Err(DtbError::UnsupportedGic {
+            node: node.display_name(),
+            compatible,
+        });
+    };
+    let phandle = match node.u32_prop("phandle")? {
+        Some(p) => Some(p),
+        None => node.u32_prop("linux,phandle")?,
+    };
+    Ok(Gic {
+        node: node.display_name(),
+        compatible,
+        phandle,
+        kind,
+    })
+}
+
+/// Decodes a GIC interrupt specifier (type, number, flags...) into an INTID.
+fn gic_intid<'a>(node: &Node<'a>, spec: &[u8]) -> Result<u32, DtbError<'a>> {
+    let bad = DtbError::BadInterrupt {
+        node: node.display_name(),
+    };
+    let (kind, num) = (be32(spec, 0).ok_or(bad)?, be32(spec, 4).ok_or(bad)?);
+    let (base, max) = match kind {
+        0 => (32, 988),    // SPI
+        1 => (16, 16),     // PPI
+        2 => (4096, 1024), // extended SPI
+        3 => (1056, 64),   // extended PPI
+        _ => return Err(bad),
+    };
+    if num >= max {
+        return Err(bad);
+    }
+    Ok(base + num)
+}
+
+/// Interrupt number `index` of `node`, from `interrupts-extended` or from `interrupts` with
+/// the nearest `interrupt-parent` (the node's own or an ancestor's).
+fn interrupt<'a>(
+    fdt: &Fdt<'a>,
+    node: &Node<'a>,
+    index: usize,
+    gic_phandle: Option<u32>,
+) -> Result<Interrupt, DtbError<'a>> {
+    let bad = DtbError::BadInterrupt {
+        node: node.display_name(),
+    };
+    let cells_of = |ctrl: &Node<'a>| -> Result<usize, DtbError<'a>> {
+        let c = ctrl.u32_prop("#interrupt-cells")?.ok_or(bad)?;
+        if c == 0 || c > 4 {
+            return Err(bad);
+        }
+        Ok(c as usize * 4)
+    };
+    let decode = |ph: u32, ctrl: &Node<'a>, spec: &[u8]| -> Result<Interrupt, DtbError<'a>> {
+        if Some(ph) == gic_phandle || (gic_phandle.is_none() && is_gic(ctrl)) {
+            Ok(Interrupt::Intid(gic_intid(node, spec)?))
+        } else {
+            Ok(Interrupt::NotGic(ph))
+        }
+    };
+    if let Some(ext) = node.prop("interrupts-extended")? {
+        let mut rest = ext;
+        for i in 0..=index {
+            let ph = be32(rest, 0).ok_or(bad)?;
+            let ctrl = fdt.by_phandle(ph)?;
+            let len = cells_of(&ctrl)?;
+            let spec = rest.get(4..4 + len).ok_or(bad)?;
+            if i == index {
+                return decode(ph, &ctrl, spec);
+            }
+            rest = rest.get(4 + len..).ok_or(bad)?;
+        }
+        return Err(bad);
+    }
+    let Some(ints) = node.prop("interrupts")? else {
+        return Ok(Interrupt::None);
+    };
+    let mut ph = node.u32_prop("interrupt-parent")?;
+    if ph.is_none() {
+        let anc = fdt.ancestors(node)?;
+        for a in anc.iter().rev() {
+            if let Some(p) = a.u32_prop("interrupt-parent")? {
+                ph = Some(p);
+                break;
+            }
+        }
+    }
+    let ph = ph.ok_or(bad)?;
+    let ctrl = fdt.by_phandle(ph)?;
+    let len = cells_of(&ctrl)?;
+    let start = index.checked_mul(len).ok_or(bad)?;
+    let spec = ints.get(start..start + len).ok_or(bad)?;
+    decode(ph, &ctrl, spec)
+}
+
+fn find_psci<'a>(fdt: &Fdt<'a>) -> Result<Option<Psci>, DtbError<'a>> {
+    let Some(node) = fdt.find("/psci")? else {
+        return Ok(None);
+    };
+    let mut version = None;
+    for c in node.strings("compatible")? {
+        let v = match c {
+            "arm,psci-1.0" => PsciVersion::V1_0,
+            "arm,psci-0.2" => PsciVersion::V0_2,
+            "arm,psci" => PsciVersion::V0_1,
+            _ => continue,
+        };
+        // Keep the newest binding listed.
+        version = Some(match version {
+            Some(old) if rank(old) >= rank(v) => old,
+            _ => v,
+        });
+    }
+    fn rank(v: PsciVersion) -> u8 {
+        match v {
+            PsciVersion::V0_1 => 0,
+            PsciVersion::V0_2 => 1,
+            PsciVersion::V1_0 => 2,
+        }
+    }
+    let first = node.strings("compatible")?.next().unwrap_or("");
+    let version = version.ok_or(DtbError::UnknownPsciVersion(first))?;
+    let conduit = match node.str_prop("method")? {
+        Some("hvc") => Conduit::Hvc,
+        Some("smc") => Conduit::Smc,
+        Some(m) => return Err(DtbError::UnknownPsciMethod(m)),
+        None => return Err(DtbError::UnknownPsciMethod("")),
+    };
+    Ok(Some(Psci {
+        version,
+        conduit,
+        cpu_on: node.u32_prop("cpu_on")?,
+    }))
+}
+
+fn find_cpus<'a>(fdt: &Fdt<'a>) -> Result<Cpus<'a>, DtbError<'a>> {
+    let cpus = fdt.find("/cpus")?.ok_or(DtbError::MissingCpus)?;
+    let (ac, sc) = (cpus.address_cells()?, cpus.size_cells()?);
+    let mut out = Cpus::default();
+    for node in cpus.children() {
+        let node = node?;
+        if node.str_prop("device_type")? != Some("cpu") {
+            continue;
+        }
+        let (mpidr, _) = Reg::with_cells(&node, ac, sc)?
+            .next()
+            .ok_or(DtbError::MissingReg {
+                node: node.display_name(),
+            })?;
+        let enable_method = match node.str_prop("enable-method")? {
+            None => EnableMethod::None,
+            Some("psci") => EnableMethod::Psci,
+            Some("spin-table") => {
+                let release_addr = match node.prop("cpu-release-addr")? {
+                    None => None,
+                    Some(v) => Some(
+                        read_cells(v, (v.len() / 4) as u32)
+                            .filter(|_| v.len() == 4 || v.len() == 8)
+                            .ok_or(DtbError::BadPropertyLength {
+                                node: node.display_name(),
+                                property: "cpu-release-addr",
+                                len: v.len(),
+                            })?,
+                    ),
+                };
+                EnableMethod::SpinTable { release_addr }
+            }
+            Some(other) => EnableMethod::Other(other),
+        };
+        let disabled = matches!(node.str_prop("status")?, Some("disabled" | "fail"));
+        let cpu = Cpu {
+            node: node.display_name(),
+            mpidr,
+            enable_method,
+            disabled,
+        };
+        if out.list.push(cpu).is_err() {
+            out.truncated = true;
+        }
+    }
+    Ok(out)
+}
+
+fn find_timer<'a>(
+    fdt: &Fdt<'a>,
+    gic_phandle: Option<u32>,
+) -> Result<Option<Timer<'a>>, DtbError<'a>> {
+    for n in fdt.nodes() {
+        let (node, _) = n?;
+        if !(node.is_compatible("arm,armv8-timer")? || node.is_compatible("arm,armv7-timer")?) {
+            continue;
+        }
+        let bad = DtbError::BadTimer {
+            node: node.display_name(),
+        };
+        let mut ids = [0u32; 4];
+        for (i, slot) in ids.iter_mut().enumerate() {
+            *slot = match interrupt(fdt, &node, i, gic_phandle) {
+                Ok(Interrupt::Intid(id)) => id,
+                Ok(_) | Err(DtbError::BadInterrupt { .. }) => return Err(bad),
+                Err(e) => return Err(e),
+            };
+        }
+        let [secure_phys, non_secure_phys, virt, hyp] = ids;
+        return Ok(Some(Timer {
+            node: node.display_name(),
+            secure_phys,
+            non_secure_phys,
+            virt,
+            hyp,
+        }));
+    }
+    Ok(None)
+}
