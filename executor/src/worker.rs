@@ -54,9 +54,12 @@ impl core::fmt::Display for PoolFull {
     }
 }
 
+/// A submitted job: the function and its argument.
+type Job<A, R> = (fn(A) -> R, A);
+
 struct JobSlot<A: 'static, R: 'static> {
     state: AtomicUsize,
-    job: UnsafeCell<Option<(fn(A) -> R, A)>>,
+    job: UnsafeCell<Option<Job<A, R>>>,
     result: UnsafeCell<Option<R>>,
     submitter: AtomicRef<Context>,
     waker: AtomicWaker,

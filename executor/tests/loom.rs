@@ -8,7 +8,7 @@
 //! Relaxed loads), `mutant_loses_wakeup` asserts that loom finds the lost wakeup.
 //!
 //! Explored executions are counted and printed (`--nocapture`). Preemption bound: loom's
-//! `LOOM_MAX_PREEMPTIONS`, default 3 here.
+//! `LOOM_MAX_PREEMPTIONS`, default 8 here (about 10 s in release for all models).
 #![cfg(loom)]
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -17,6 +17,9 @@ use executor::{Bh, Context, HostClock, HostNotifier};
 use loom::thread;
 
 static CLOCK: HostClock = HostClock::new();
+
+/// Preemption bound unless `LOOM_MAX_PREEMPTIONS` is set.
+const DEFAULT_PREEMPTIONS: usize = 8;
 
 fn leak<T>(t: T) -> &'static T {
     Box::leak(Box::new(t))
@@ -28,18 +31,21 @@ fn context(id: usize) -> &'static Context {
     ctx
 }
 
+/// Executions explored by the running model (exact when run with `--test-threads=1`).
+static EXECUTIONS: AtomicUsize = AtomicUsize::new(0);
+
 /// Runs `f` under loom with a default preemption bound; returns the number of executions.
 fn check(name: &str, f: impl Fn() + Sync + Send + 'static) -> usize {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
+        b.preemption_bound = Some(DEFAULT_PREEMPTIONS);
     }
-    let count: &'static AtomicUsize = leak(AtomicUsize::new(0));
+    EXECUTIONS.store(0, Relaxed);
     b.check(move || {
-        count.fetch_add(1, Relaxed);
+        EXECUTIONS.fetch_add(1, Relaxed);
         f()
     });
-    let n = count.load(Relaxed);
+    let n = EXECUTIONS.load(Relaxed);
     println!("loom model {name}: {n} executions explored, no lost wakeup");
     n
 }
@@ -181,9 +187,16 @@ mod models {
 #[test]
 fn mutant_loses_wakeup() {
     let r = std::panic::catch_unwind(|| check("mutant", bh_from_other_thread));
-    assert!(
-        r.is_err(),
-        "loom did not find the lost wakeup with the fence removed"
+    let payload = r.expect_err("loom did not find the lost wakeup with the fence removed");
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    // The owner is blocked in wait(None) after the notifier exited without kicking.
+    assert!(msg.contains("deadlock"), "unexpected failure: {msg}");
+    println!(
+        "mutant caught: loom found the lost wakeup (owner asleep forever) after {} executions",
+        EXECUTIONS.load(Relaxed)
     );
-    println!("mutant caught: loom found the lost wakeup");
 }
