@@ -138,7 +138,7 @@ impl fmt::Display for DtbError<'_> {
             Self::UnknownPsciMethod(m) => write!(f, "unknown PSCI method \"{m}\""),
             Self::UnknownPsciVersion(c) => write!(f, "unknown PSCI compatible \"{c}\""),
             Self::BadInterrupt { node } => write!(f, "{node}: unreadable interrupt specifier"),
-            Self::BadTimer { node } => write!(f, "{node}: timer needs 4 interrupts"),
+            Self::BadTimer { node } => write!(f, "{node}: the timer needs 4 interrupts on the GIC"),
             Self::MissingCpus => write!(f, "missing /cpus"),
         }
     }

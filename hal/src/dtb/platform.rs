@@ -276,8 +276,10 @@ fn find_memory<'a>(fdt: &Fdt<'a>, root: &Node<'a>) -> Result<Memory, DtbError<'a
                 continue;
             }
             for (addr, size) in Reg::with_cells(&child, ac, sc)? {
-                let base = fdt.translate(&child, addr)?;
-                m.reserved.push(Region { base, size });
+                if size != 0 {
+                    let base = fdt.translate(&child, addr)?;
+                    m.reserved.push(Region { base, size });
+                }
             }
         }
     }
