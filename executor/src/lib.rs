@@ -42,6 +42,8 @@ pub use notifier::{Clock, EventNotifier};
 pub use notifier::{HostClock, HostNotifier};
 pub use poll_policy::PollParams;
 pub use stats::StatsSnapshot;
+#[cfg(all(feature = "alloc", not(loom)))]
+pub use task::spawn_boxed;
 pub use task::{
     co_schedule, context_of, current_context, JoinHandle, ScheduleError, SpawnError, TaskPool,
 };

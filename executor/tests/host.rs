@@ -1,4 +1,5 @@
 //! Host tests: the notify/accept sequence, bottom halves, tasks, timers, worker pool.
+#![cfg(not(loom))] // statics need const constructors; loom models live in tests/loom.rs
 
 mod common;
 
@@ -400,4 +401,25 @@ fn worker_pool_completes_through_a_bh_on_the_submitter() {
         2,
         "one dispatch BH per job on a worker"
     );
+}
+
+// ---------------------------------------------------------------- alloc
+
+#[test]
+fn spawn_boxed_recycles_slots() {
+    let ctx = context(0);
+    for round in 0..3u64 {
+        let handles: Vec<_> = (0..4u64)
+            .map(|i| executor::spawn_boxed(ctx, async move { round * 10 + i }).unwrap())
+            .collect();
+        ctx.poll(false);
+        for (i, mut h) in handles.into_iter().enumerate() {
+            assert_eq!(h.try_take(), Some(round * 10 + i as u64));
+        }
+    }
+    let big = [1u8; 20_000];
+    assert!(matches!(
+        executor::spawn_boxed(ctx, async move { big[0] }),
+        Err(SpawnError::TooLarge { .. })
+    ));
 }

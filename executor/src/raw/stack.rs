@@ -99,3 +99,49 @@ impl<N: Linked> Iterator for Drain<N> {
         Some(node)
     }
 }
+
+/// A push-only intrusive list: nodes are never removed, so readers may traverse it at any
+/// time without taking it (the `alloc` feature's registry of boxed task slots).
+#[cfg(all(feature = "alloc", not(loom)))]
+pub(crate) struct PushList<N: Linked> {
+    head: AtomicPtr<N>,
+}
+
+#[cfg(all(feature = "alloc", not(loom)))]
+impl<N: Linked> PushList<N> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            head: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    pub(crate) fn push(&self, node: &'static N) {
+        let new = node as *const N as *mut N;
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            // Relaxed: published by the Release CAS below; never written again.
+            node.link().store(head, Ordering::Relaxed);
+            // Release: pairs with the Acquire loads in `iter`.
+            match self
+                .head
+                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(h) => head = h,
+            }
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'static N> {
+        // Acquire: pairs with the Release CAS in `push`.
+        let mut cur = self.head.load(Ordering::Acquire);
+        core::iter::from_fn(move || {
+            // SAFETY: every pointer on the list came from a `&'static N` in `push` and nodes
+            // are never removed.
+            let node: &'static N = unsafe { cur.as_ref() }?;
+            // Relaxed: links are immutable once published (the Acquire above covers them).
+            cur = node.link().load(Ordering::Relaxed);
+            Some(node)
+        })
+    }
+}

@@ -9,6 +9,8 @@
 //! A task belongs to the context it was spawned onto for its whole life; only that context's
 //! owner polls it. Wakers, spawns and [`co_schedule`] may come from any core.
 
+#[cfg(all(feature = "alloc", not(loom)))]
+mod boxed;
 pub(crate) mod header;
 mod join;
 mod pool;
@@ -18,6 +20,8 @@ pub(crate) mod waker;
 use core::future::poll_fn;
 use core::task::{Poll, Waker};
 
+#[cfg(all(feature = "alloc", not(loom)))]
+pub use boxed::{spawn_boxed, MAX_BOXED};
 pub use join::JoinHandle;
 #[doc(hidden)]
 pub use pool::{task_size_of, TaskFn};

@@ -126,18 +126,41 @@ impl<const SIZE: usize, const N: usize> TaskPool<SIZE, N> {
                 available: SIZE,
             });
         }
-        let slot = self
-            .slots
+        let slot = self.claim().ok_or(SpawnError::PoolFull)?;
+        Ok(slot.start(ctx, fut))
+    }
+
+    /// Claims a free slot (`try_allocate`), if any.
+    pub(crate) fn claim(&'static self) -> Option<Claimed<SIZE>> {
+        self.slots
             .iter()
             .find(|s| s.header.state.try_allocate())
-            .ok_or(SpawnError::PoolFull)?;
-        let header: &'static TaskHeader = &slot.header;
+            .map(|slot| Claimed { slot })
+    }
+}
+
+/// A slot won by `try_allocate`, not started yet. Must be started (it is not released on drop,
+/// so every caller starts it immediately).
+pub(crate) struct Claimed<const SIZE: usize> {
+    slot: &'static TaskSlot<SIZE>,
+}
+
+impl<const SIZE: usize> Claimed<SIZE> {
+    /// Moves `fut` into the slot, queues it on `ctx` and notifies. `F` must fit
+    /// (`stage_fits::<F>(SIZE)`, checked by the callers).
+    pub(crate) fn start<F>(self, ctx: &'static Context, fut: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        assert!(stage_fits::<F>(SIZE));
+        let header: &'static TaskHeader = &self.slot.header;
         // SAFETY: we won `try_allocate` (exclusive), the storage belongs to this slot, is
-        // 16-aligned (`Storage`) and big enough (`stage_fits`).
-        unsafe { header.init(ctx, slot.storage.get() as *mut u8, fut) };
+        // 16-aligned (`Storage`) and big enough (asserted above).
+        unsafe { header.init(ctx, self.slot.storage.get() as *mut u8, fut) };
         // try_allocate set SCHEDULED, so we are the one that pushes.
         ctx.enqueue_task(header);
-        Ok(JoinHandle::new(header))
+        JoinHandle::new(header)
     }
 }
 
