@@ -1,4 +1,5 @@
+//! The demo unikernel that `cargo run` boots.
 #![no_std]
 #![no_main]
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! { loop {} }
+
+extern crate kernel;

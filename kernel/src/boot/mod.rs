@@ -1,0 +1,139 @@
+//! Boot: entry (`entry.S`), EL drop, self-relocation, MMU, and the hand-over to Rust on
+//! the primary ([`early_main`]) and on secondaries ([`secondary_early`]).
+//!
+//! Order on the primary, and why:
+//! 1. `entry.S`: mask DAIF, leave EL2, install the vectors, enable FP/SIMD, relocate,
+//!    zero BSS, set up stacks.
+//! 2. [`early_main`] (MMU off, no atomics): find and parse the DTB, pick the console,
+//!    build the page tables from the DTB's RAM ranges, turn the MMU and caches on.
+//! 3. Only then `crate::kernel_main`: locks, atomics, the GIC, secondaries.
+
+pub mod layout;
+mod locate_dtb;
+mod mmu;
+
+use crate::boot_cell::BootCell;
+use layout::{Span, EXC_STACK_TOP, GUARD_OFFSETS, MAX_CPUS, PAGE_SIZE, STACK_STRIDE};
+
+core::arch::global_asm!(
+    include_str!("entry.S"),
+    max_cpus = const MAX_CPUS,
+    stack_stride = const STACK_STRIDE,
+    exc_stack_top = const EXC_STACK_TOP,
+);
+
+extern "C" {
+    fn secondary_entry();
+    fn spin_table_entry();
+}
+
+/// How we were started, for the banner.
+#[derive(Clone, Copy, Debug)]
+pub struct BootInfo {
+    pub entry_el: u64,
+    pub image_base: usize,
+    pub dtb_addr: usize,
+    pub dtb_len: usize,
+}
+
+static BOOT_INFO: BootCell<BootInfo> = BootCell::new();
+/// The translation regime, set before the primary turns its MMU on; secondaries read it
+/// with their MMU off, so it is also cleaned to the point of coherency before they start.
+static MMU: BootCell<mmu::MmuConfig> = BootCell::new();
+/// Set once the primary's MMU is on: from then on locks and atomics are allowed.
+static MMU_ON: BootCell<()> = BootCell::new();
+
+pub fn info() -> BootInfo {
+    *BOOT_INFO.get().expect("boot info is set before the MMU is on")
+}
+
+pub fn mmu_is_on() -> bool {
+    MMU_ON.get().is_some()
+}
+
+/// Whether `addr` is one of the unmapped guard pages below the stacks.
+pub fn is_guard_page(addr: usize) -> bool {
+    let stacks = layout::stacks();
+    if addr < stacks.start || addr >= stacks.end {
+        return false;
+    }
+    let offset = (addr - stacks.start) % STACK_STRIDE;
+    GUARD_OFFSETS.iter().any(|g| offset >= *g && offset < g + PAGE_SIZE)
+}
+
+/// Physical entry point for secondary cores (PSCI CPU_ON; x0 = core index).
+pub fn secondary_entry_addr() -> usize {
+    secondary_entry as usize
+}
+
+/// Entry point for cores released from a spin table.
+pub fn spin_table_entry_addr() -> usize {
+    spin_table_entry as usize
+}
+
+/// Primary core, MMU off. Never returns.
+#[no_mangle]
+extern "C" fn early_main(dtb_ptr: usize, entry_el: u64, image_base: usize) -> ! {
+    crate::smp::set_core_index(0);
+    let dtb = match locate_dtb::locate(dtb_ptr, image_base) {
+        Ok(dtb) => dtb,
+        Err(err) => {
+            // SAFETY: single-core boot; no DTB means nothing better is known.
+            unsafe { crate::console::init_fallback() };
+            crate::exit::fail(format_args!("{}", err));
+        }
+    };
+    // SAFETY: single-core boot, MMU off: nothing reads the cell concurrently.
+    unsafe {
+        BOOT_INFO.set(BootInfo {
+            entry_el,
+            image_base,
+            dtb_addr: dtb.as_ptr() as usize,
+            dtb_len: dtb.len(),
+        })
+    };
+    let platform = crate::platform::discover(dtb);
+
+    let mut ram = [Span { start: 0, end: 0 }; hal::dtb::platform::MAX_RANGES];
+    let mut n = 0;
+    if let Ok(memory) = &platform.memory {
+        for (slot, r) in ram.iter_mut().zip(memory.ram.list.iter()) {
+            *slot = Span {
+                start: r.base as usize,
+                end: r.base.saturating_add(r.size) as usize,
+            };
+            n += 1;
+        }
+    }
+    // SAFETY: primary core, before the MMU and before any secondary runs.
+    unsafe {
+        let cfg = mmu::build(&ram[..n]);
+        MMU.set(cfg);
+        mmu::invalidate_tables();
+        mmu::enable(&cfg);
+        MMU_ON.set(());
+        crate::console::enable_locking();
+    }
+    crate::kernel_main()
+}
+
+/// Make what a secondary reads with its MMU off visible to it.
+pub fn publish_for_secondaries() {
+    let cell = &MMU as *const _ as usize;
+    crate::arch::dcache_clean_range(cell, core::mem::size_of_val(&MMU));
+}
+
+/// Secondary core, MMU off. Never returns.
+#[no_mangle]
+extern "C" fn secondary_early(core: usize, _entry_el: u64) -> ! {
+    crate::smp::set_core_index(core);
+    let cfg = match MMU.get() {
+        Some(cfg) => *cfg,
+        // Started without the primary having published the tables: nothing safe to do.
+        None => crate::exit::park(),
+    };
+    // SAFETY: the tables identity-map everything this core uses; they were cleaned to the
+    // point of coherency by the primary before starting us.
+    unsafe { mmu::enable(&cfg) };
+    crate::secondary_main(core)
+}

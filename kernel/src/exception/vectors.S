@@ -1,0 +1,132 @@
+// EL1 exception vectors. Every entry saves the full interrupted state (x0-x30, ELR, SPSR,
+// and q0-q31/FPCR/FPSR because the kernel is built with FP/SIMD enabled and the compiler
+// may use vector registers anywhere, handlers included) into a TrapFrame on the current
+// stack, calls Rust, restores and erets. Layout must match kernel/src/exception/frame.rs.
+
+.equ FRAME_GPRS,   0            // x0..x30: 31 * 8
+.equ FRAME_ELR,    248
+.equ FRAME_SPSR,   256
+.equ FRAME_FPCR,   264
+.equ FRAME_FPSR,   272
+.equ FRAME_Q,      288          // q0..q31: 32 * 16, 16-byte aligned
+.equ FRAME_SIZE,   800
+
+// A vector slot holds only 32 instructions: save x0/x1, load the slot number, and let
+// save_common store the rest.
+.macro VECTOR kind
+.balign 128
+    sub     sp, sp, #FRAME_SIZE
+    stp     x0, x1, [sp, #0]
+    mov     x1, #\kind
+    b       save_common
+.endm
+
+.section .text.vectors, "ax"
+.balign 2048
+.global exception_vectors
+exception_vectors:
+// 0-3: current EL with SP_EL0 (unused: we run on SP_EL1); 4-7: current EL with SP_ELx
+// (the kernel); 8-15: lower EL AArch64/AArch32 (nothing runs there). Order within each
+// group: synchronous, IRQ, FIQ, SError. exception_dispatch (Rust) sorts them out.
+    VECTOR 0
+    VECTOR 1
+    VECTOR 2
+    VECTOR 3
+    VECTOR 4
+    VECTOR 5
+    VECTOR 6
+    VECTOR 7
+    VECTOR 8
+    VECTOR 9
+    VECTOR 10
+    VECTOR 11
+    VECTOR 12
+    VECTOR 13
+    VECTOR 14
+    VECTOR 15
+
+// x1 = vector slot; x0/x1 already saved at [sp].
+save_common:
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    mrs     x0, elr_el1
+    stp     x30, x0, [sp, #240]
+    mrs     x0, spsr_el1
+    mrs     x2, fpcr
+    stp     x0, x2, [sp, #FRAME_SPSR]
+    mrs     x0, fpsr
+    str     x0, [sp, #FRAME_FPSR]
+    add     x0, sp, #FRAME_Q
+    stp     q0, q1, [x0, #0]
+    stp     q2, q3, [x0, #32]
+    stp     q4, q5, [x0, #64]
+    stp     q6, q7, [x0, #96]
+    stp     q8, q9, [x0, #128]
+    stp     q10, q11, [x0, #160]
+    stp     q12, q13, [x0, #192]
+    stp     q14, q15, [x0, #224]
+    stp     q16, q17, [x0, #256]
+    stp     q18, q19, [x0, #288]
+    stp     q20, q21, [x0, #320]
+    stp     q22, q23, [x0, #352]
+    stp     q24, q25, [x0, #384]
+    stp     q26, q27, [x0, #416]
+    stp     q28, q29, [x0, #448]
+    stp     q30, q31, [x0, #480]
+    mov     x0, sp                      // exception_dispatch(frame, slot)
+    bl      exception_dispatch
+
+exception_return:
+    add     x0, sp, #FRAME_Q
+    ldp     q0, q1, [x0, #0]
+    ldp     q2, q3, [x0, #32]
+    ldp     q4, q5, [x0, #64]
+    ldp     q6, q7, [x0, #96]
+    ldp     q8, q9, [x0, #128]
+    ldp     q10, q11, [x0, #160]
+    ldp     q12, q13, [x0, #192]
+    ldp     q14, q15, [x0, #224]
+    ldp     q16, q17, [x0, #256]
+    ldp     q18, q19, [x0, #288]
+    ldp     q20, q21, [x0, #320]
+    ldp     q22, q23, [x0, #352]
+    ldp     q24, q25, [x0, #384]
+    ldp     q26, q27, [x0, #416]
+    ldp     q28, q29, [x0, #448]
+    ldp     q30, q31, [x0, #480]
+    ldp     x0, x1, [sp, #FRAME_SPSR]
+    msr     spsr_el1, x0
+    msr     fpcr, x1
+    ldr     x0, [sp, #FRAME_FPSR]
+    msr     fpsr, x0
+    ldp     x30, x0, [sp, #240]
+    msr     elr_el1, x0
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    add     sp, sp, #FRAME_SIZE
+    eret

@@ -1,0 +1,168 @@
+//! Interrupt dispatch: acknowledge, run the registered handler, end of interrupt.
+//!
+//! Handlers are plain `fn(intid)` registered per INTID. They run with IRQs masked on the
+//! exception stack and must only mark, wake a task or schedule a bottom half (never run
+//! task code). A spurious interrupt (INTID 1020–1023) or one nobody registered is counted
+//! and logged, never a crash; an unregistered one is also disabled so that a level-
+//! triggered line cannot storm.
+
+use crate::boot_cell::BootCell;
+use crate::println;
+use crate::boot::layout::MAX_CPUS;
+use crate::percpu::PerCore;
+use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use hal::gic::{CoreId, Gic, GicCpu, SgiTarget};
+
+/// INTIDs we can register: SGIs, PPIs and the first 224 SPIs.
+pub const MAX_INTID: usize = 256;
+
+/// SGI numbers used by the kernel.
+pub const SGI_WAKE: u8 = 1;
+pub const SGI_STOP: u8 = 2;
+
+pub type Handler = fn(intid: u32);
+
+static GIC: BootCell<Gic> = BootCell::new();
+/// Each core's own view of the GIC (its CPU interface / redistributor).
+static GIC_CPU: PerCore<GicCpu> = PerCore::new();
+/// Each core's GICv2 CPU interface number (SGI target list bit), published before the core
+/// is marked online.
+static GICV2_IF: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(0) }; MAX_CPUS];
+/// Handler fn pointers as usize (0 = none).
+static HANDLERS: [AtomicUsize; MAX_INTID] = [const { AtomicUsize::new(0) }; MAX_INTID];
+static SPURIOUS: AtomicU64 = AtomicU64::new(0);
+static UNHANDLED: AtomicU64 = AtomicU64::new(0);
+
+/// Install the interrupt controller the DTB described.
+///
+/// # Safety
+/// Single-core boot, after the MMU is on.
+pub unsafe fn set_gic(gic: Gic) {
+    // SAFETY: forwarded contract.
+    unsafe { GIC.set(gic) };
+}
+
+pub fn gic() -> &'static Gic {
+    GIC.get().expect("the GIC is set up before interrupts are used")
+}
+
+/// Bring up this core's GIC interface. Each core, during bring-up, IRQs masked.
+pub fn init_this_core() {
+    let cpu = gic().init_cpu();
+    // Relaxed: published to other cores by the Release in `smp::mark_online`, which every
+    // sender checks (Acquire) before targeting this core.
+    GICV2_IF[crate::smp::core_index()].store(cpu.cpu_interface(), Ordering::Relaxed);
+    cpu.enable(SGI_WAKE as u32, hal::gic::DEFAULT_PRIORITY);
+    // The stop request outranks everything else.
+    cpu.enable(SGI_STOP as u32, 0x10);
+    // SAFETY: this core's bring-up, IRQs masked, before any `gic_cpu()` on this core.
+    unsafe { GIC_CPU.set(cpu) };
+}
+
+/// Enable an already registered SGI/PPI on this core too (PPIs are per core).
+pub fn enable_here(intid: u32) {
+    gic_cpu().enable(intid, hal::gic::DEFAULT_PRIORITY);
+}
+
+/// This core's GIC interface.
+pub fn gic_cpu() -> &'static GicCpu {
+    GIC_CPU.get().expect("init_this_core runs before interrupts are used on a core")
+}
+
+/// Register `handler` for `intid` and enable it at the distributor/redistributor.
+pub fn register(intid: u32, handler: Handler) {
+    assert!((intid as usize) < MAX_INTID, "INTID {} out of range", intid);
+    // Release pairs with the Acquire load in `handle`: the handler sees whatever the
+    // registering code set up before registering.
+    HANDLERS[intid as usize].store(handler as usize, Ordering::Release);
+    gic_cpu().enable(intid, hal::gic::DEFAULT_PRIORITY);
+}
+
+/// (spurious, unhandled) interrupt counts.
+pub fn counts() -> (u64, u64) {
+    (
+        SPURIOUS.load(Ordering::Relaxed),
+        UNHANDLED.load(Ordering::Relaxed),
+    )
+}
+
+/// Called from the IRQ vector.
+pub fn handle() {
+    let Some(gic) = GIC_CPU.get() else {
+        SPURIOUS.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let Some(ack) = gic.ack() else {
+        // Statistics counter only.
+        SPURIOUS.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let intid = ack.intid();
+    if intid == SGI_STOP as u32 {
+        gic.eoi(ack);
+        crate::exit::park();
+    }
+    // Acquire pairs with the Release store in `register`.
+    let raw = HANDLERS
+        .get(intid as usize)
+        .map_or(0, |h| h.load(Ordering::Acquire));
+    if raw == 0 {
+        // Statistics counter only.
+        let n = UNHANDLED.fetch_add(1, Ordering::Relaxed) + 1;
+        gic.disable(intid);
+        if n <= 8 {
+            println!(
+                "core {}: unregistered interrupt {} (disabled; {} so far)",
+                crate::smp::core_index(),
+                intid,
+                n
+            );
+        }
+    } else {
+        // SAFETY: only `register` stores here, and it stores a `Handler`.
+        let handler: Handler = unsafe { core::mem::transmute::<usize, Handler>(raw) };
+        handler(intid);
+    }
+    gic.eoi(ack);
+}
+
+/// Send the wake SGI to `core` (the EventNotifier's kick).
+pub fn send_wake(core: usize) -> Result<(), SgiError> {
+    send(SGI_WAKE, core)
+}
+
+/// Send SGI `sgi` to an online core.
+pub fn send(sgi: u8, core: usize) -> Result<(), SgiError> {
+    if !crate::smp::is_online(core) {
+        return Err(SgiError::Offline(core));
+    }
+    let mpidr = crate::smp::mpidr_of(core).ok_or(SgiError::Offline(core))?;
+    let target = CoreId {
+        mpidr: hal::cpu::Mpidr::from_raw(mpidr),
+        // Relaxed: ordered by the Acquire in `is_online` above (see `init_this_core`).
+        gicv2_cpu_interface: GICV2_IF[core].load(Ordering::Relaxed),
+    };
+    gic_cpu().send_sgi(sgi, SgiTarget::Core(target));
+    Ok(())
+}
+
+pub fn send_stop_to_others() {
+    if let Some(gic) = GIC_CPU.get() {
+        if crate::smp::online_count() > 1 {
+            gic.send_sgi(SGI_STOP, SgiTarget::AllOthers);
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum SgiError {
+    Offline(usize),
+}
+
+impl core::fmt::Display for SgiError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SgiError::Offline(c) => write!(f, "core {} is not online", c),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! aiolos: a bare-metal, multi-core async executor for aarch64 virtual-machine guests.
+//!
+//! This crate is the unikernel: boot (`boot/`), exceptions (`exception/`), interrupts
+//! (`irq`), SMP bring-up (`smp`), the console, and the glue that gives each core an
+//! executor context woken by SGIs (`runtime/`). See docs/ARCHITECTURE.md.
+#![no_std]
+
+mod arch;
+mod boot;
+mod boot_cell;
+mod percpu;
+mod runtime;
+pub mod console;
+mod drivers;
+mod exception;
+pub mod exit;
+mod irq;
+mod panic;
+pub mod platform;
+pub mod smp;
+
+use drivers::uart_from_dtb;
+
+/// Primary core, MMU and caches on: bring the machine up and run the application.
+fn kernel_main() -> ! {
+    let platform = platform::get();
+    banner(platform);
+    drivers::init_gic_primary(platform);
+    let (online, described) = smp::start_secondaries();
+    println!("cpus online: {}/{}", online, described);
+    exit::ok()
+}
+
+/// Secondary core, MMU and caches on.
+fn secondary_main(core: usize) -> ! {
+    drivers::init_gic_cpu();
+    smp::mark_online(core);
+    loop {
+        hal::cpu::wfi();
+    }
+}
+
+fn banner(p: &hal::dtb::Platform) {
+    let info = boot::info();
+    println!();
+    println!("aiolos {} — {}", env!("CARGO_PKG_VERSION"), p.model.unwrap_or("unknown machine"));
+    println!(
+        "boot: entered at EL{}{}, image at {:#x} ({} KiB), dtb at {:#x} ({} bytes)",
+        info.entry_el,
+        if info.entry_el == 2 { " (dropped to EL1)" } else { "" },
+        info.image_base,
+        boot::layout::image().len() / 1024,
+        info.dtb_addr,
+        info.dtb_len
+    );
+    if let Ok(memory) = &p.memory {
+        for r in memory.ram.list.iter() {
+            println!("memory: {:#x}..{:#x} ({} MiB)", r.base, r.base + r.size, r.size >> 20);
+        }
+    }
+    println!("{}", drivers::ConsoleSummary(p));
+    println!("{}", drivers::GicSummary(p));
+    match &p.psci {
+        Ok(Some(psci)) => println!("psci: {:?} via {:?}", psci.version, psci.conduit),
+        _ => println!("psci: none"),
+    }
+    println!(
+        "timer: virtual, {} Hz, intid {}",
+        hal::timer::frequency(),
+        drivers::virt_timer_intid(p)
+    );
+    if let Ok(cpus) = &p.cpus {
+        for (i, cpu) in cpus.list.iter().enumerate() {
+            println!("cpu{}: mpidr {:#x}, {:?}", i, cpu.mpidr, cpu.enable_method);
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The platform as the DTB describes it, discovered once by the primary with the MMU off.
+
+use crate::boot_cell::BootCell;
+use hal::dtb::Platform;
+
+static PLATFORM: BootCell<Platform<'static>> = BootCell::new();
+
+/// QEMU virt's root compatible: the one platform whose console address we may assume.
+const QEMU_VIRT: &str = "linux,dummy-virt";
+
+/// Parse the DTB, install the console it names, check it describes a bootable machine.
+/// Any failure ends the run with a message naming what is wrong.
+pub fn discover(dtb: &'static [u8]) -> &'static Platform<'static> {
+    let platform = match Platform::parse(dtb) {
+        Ok(p) => p,
+        Err(err) => {
+            // SAFETY: single-core boot; with no readable DTB nothing better is known.
+            unsafe { crate::console::init_fallback() };
+            crate::exit::fail(format_args!(
+                "bad device tree at {:#x}: {}",
+                dtb.as_ptr() as usize,
+                err
+            ));
+        }
+    };
+    match crate::uart_from_dtb(&platform) {
+        // SAFETY: single-core boot; the DTB names this device as the console.
+        Ok(uart) => unsafe { crate::console::init(uart) },
+        Err(why) => {
+            if platform.compatible == Some(QEMU_VIRT) {
+                // SAFETY: single-core boot; this is QEMU virt, whose PL011 is known.
+                unsafe { crate::console::init_fallback() };
+            }
+            crate::exit::fail(format_args!("unusable console: {}", why));
+        }
+    }
+    if let Err(why) = hal::dtb::bootability(&platform) {
+        crate::exit::fail(format_args!("device tree not bootable: {}", why));
+    }
+    // SAFETY: single-core boot, before any reader.
+    unsafe { PLATFORM.set(platform) };
+    get()
+}
+
+pub fn get() -> &'static Platform<'static> {
+    PLATFORM.get().expect("the platform is discovered first thing at boot")
+}
+
+pub fn psci_conduit() -> Option<hal::psci::Conduit> {
+    match PLATFORM.get()?.psci {
+        Ok(Some(psci)) => Some(match psci.conduit {
+            hal::dtb::Conduit::Hvc => hal::psci::Conduit::Hvc,
+            hal::dtb::Conduit::Smc => hal::psci::Conduit::Smc,
+        }),
+        _ => None,
+    }
+}
+
+/// `/chosen/bootargs`, split on spaces.
+pub fn bootargs() -> impl Iterator<Item = &'static str> {
+    PLATFORM
+        .get()
+        .and_then(|p| p.bootargs)
+        .unwrap_or("")
+        .split_ascii_whitespace()
+}
+
+/// Whether the bootargs contain `arg` (a bare word) .
+pub fn has_bootarg(arg: &str) -> bool {
+    bootargs().any(|a| a == arg)
+}
+
+/// The value of `key=value` in the bootargs.
+pub fn bootarg(key: &str) -> Option<&'static str> {
+    bootargs().find_map(|a| a.strip_prefix(key)?.strip_prefix('='))
+}

@@ -1,0 +1,115 @@
+//! The per-core runtime: one executor [`Context`] per core, woken by SGIs and the virtual
+//! timer, running forever.
+//!
+//! Wake path (see docs/ARCHITECTURE.md): a waker or `Bh::schedule` on any core or in any
+//! IRQ handler → `Context::notify` (executor/src/context.rs: fence, check `notify_me`) →
+//! [`SgiNotifier::set`] (notifier.rs: pending word, SGI if the owner is in WFI) → the owner
+//! leaves WFE/WFI, lowers `notify_me`, accepts, runs the task.
+
+pub mod notifier;
+
+use crate::boot::layout::MAX_CPUS;
+use crate::irq::{self, SGI_WAKE};
+use core::sync::atomic::{AtomicU64, Ordering};
+use executor::Context;
+use notifier::{CntvctClock, SgiNotifier};
+
+/// One context per core, indexed by core index.
+pub static CONTEXTS: [Context; MAX_CPUS] = {
+    let mut i = 0;
+    let mut c = [const { Context::new(0) }; MAX_CPUS];
+    while i < MAX_CPUS {
+        c[i] = Context::new(i);
+        i += 1;
+    }
+    c
+};
+
+static NOTIFIERS: [SgiNotifier; MAX_CPUS] = {
+    let mut i = 0;
+    let mut n = [const { SgiNotifier::new(0) }; MAX_CPUS];
+    while i < MAX_CPUS {
+        n[i] = SgiNotifier::new(i);
+        i += 1;
+    }
+    n
+};
+
+static CLOCK: CntvctClock = CntvctClock;
+
+/// Wake SGIs taken, per core (statistics only).
+static WAKE_IRQS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Timer interrupts taken, per core (statistics only).
+static TIMER_IRQS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// The context of core `core`.
+pub fn context(core: usize) -> &'static Context {
+    &CONTEXTS[core]
+}
+
+/// The context of the calling core.
+pub fn this_context() -> &'static Context {
+    &CONTEXTS[crate::smp::core_index()]
+}
+
+pub fn notifier(core: usize) -> &'static SgiNotifier {
+    &NOTIFIERS[core]
+}
+
+pub fn irq_counts(core: usize) -> (u64, u64) {
+    (
+        WAKE_IRQS[core].load(Ordering::Relaxed),
+        TIMER_IRQS[core].load(Ordering::Relaxed),
+    )
+}
+
+/// The wake SGI only has to end WFI; the news itself is in the notifier's pending word.
+fn on_wake_sgi(_intid: u32) {
+    WAKE_IRQS[crate::smp::core_index()].fetch_add(1, Ordering::Relaxed);
+}
+
+/// The virtual timer fired: the context will see its expired deadline on the next poll;
+/// disarm so the level-triggered line drops.
+fn on_timer(_intid: u32) {
+    TIMER_IRQS[crate::smp::core_index()].fetch_add(1, Ordering::Relaxed);
+    hal::timer::disarm();
+}
+
+/// Primary, before secondaries start: register the runtime's interrupt handlers.
+pub fn init_primary() {
+    irq::register(SGI_WAKE as u32, on_wake_sgi);
+    irq::register(crate::drivers::virt_timer_intid(crate::platform::get()), on_timer);
+    attach_this_core();
+}
+
+/// Secondary core bring-up (IRQs masked).
+pub fn init_secondary() {
+    irq::enable_here(crate::drivers::virt_timer_intid(crate::platform::get()));
+    attach_this_core();
+}
+
+fn attach_this_core() {
+    let core = crate::smp::core_index();
+    hal::timer::disarm();
+    enable_event_stream();
+    CONTEXTS[core]
+        .attach(&NOTIFIERS[core], &CLOCK)
+        .expect("each core attaches its own context once");
+}
+
+/// Turn on the generic timer's event stream (~every 2^k ticks an event for WFE): it bounds
+/// every monitor wait even if no store ever comes.
+fn enable_event_stream() {
+    // CNTKCTL_EL1: EVNTEN (bit 2), EVNTI (bits 7:4) = trigger bit of CNTVCT; bit 10 of a
+    // ~62.5 MHz counter gives one event per ~16 us. Keep EL0 access bits off.
+    const EVNTEN: u64 = 1 << 2;
+    const EVNTI: u64 = 10 << 4;
+    // SAFETY: CNTKCTL_EL1 only controls EL0 timer access and the event stream.
+    unsafe { core::arch::asm!("msr cntkctl_el1, {}", "isb", in(reg) EVNTEN | EVNTI, options(nostack)) };
+}
+
+/// Run this core's context forever, IRQs on.
+pub fn run_this_core() -> ! {
+    hal::cpu::irq_enable();
+    this_context().run()
+}

@@ -1,0 +1,204 @@
+//! The EventNotifier of a core: a pending word, WFE on its monitor, then WFI, woken by an SGI.
+//!
+//! This replaces QEMU's eventfd. The executor's `notify_me`/`notified` handshake decides
+//! *whether* to call [`SgiNotifier::set`]; this file decides *how* to wake the owner:
+//!
+//! * `set` (any core, any IRQ handler): store 1 to `pending`; then, if the owner has
+//!   announced it is about to WFI, send it the wake SGI. A remote store to `pending` already
+//!   wakes an owner that waits in WFE (the store clears its exclusive monitor), so the SGI is
+//!   only needed for the WFI phase.
+//! * `wait` (owner): first an adaptive monitor wait — LDAXR `pending` + WFE, bounded by a
+//!   budget that grows when wakeups arrive during it and shrinks when they do not (QEMU's
+//!   poll-grow/poll-shrink, applied to the monitor) — then, IRQs masked, announce WFI, full
+//!   fence, re-check `pending`, WFI with the virtual timer armed for the deadline.
+//! * `test_and_clear` (owner): swap `pending` to 0 and, if it was set, clear the wake SGI's
+//!   pending state in the GIC: a redistributor/distributor MMIO write that traps to the
+//!   hypervisor under KVM. That is the cost the executor's `notified` flag avoids.
+//!
+//! The WFI announcement is a second store-buffering handshake: the owner stores `state =
+//! WFI` then loads `pending`; `set` stores `pending` then loads `state`. Both sides have a
+//! full fence between their store and load, so at least one sees the other: either the owner
+//! sees `pending` and skips WFI, or `set` sees WFI and sends the SGI.
+
+use crate::irq::SGI_WAKE;
+use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+
+const RUNNING: u32 = 0;
+const MONITOR: u32 = 1;
+const WFI: u32 = 2;
+
+/// Upper bound of the monitor-wait budget, in microseconds.
+const MONITOR_MAX_US: u64 = 50;
+
+pub struct SgiNotifier {
+    core: usize,
+    pending: AtomicU32,
+    state: AtomicU32,
+    /// Current monitor-wait budget in timer ticks (owner only; atomic for Sync).
+    budget: AtomicU64,
+    stats: NotifierStats,
+}
+
+/// Counters of one notifier (all Relaxed: statistics only, read at the end of a run).
+#[derive(Default)]
+pub struct NotifierStats {
+    pub sgis_sent: AtomicU64,
+    pub wfe_waits: AtomicU64,
+    pub wfe_wakeups: AtomicU64,
+    pub wfi_sleeps: AtomicU64,
+    pub gic_clears: AtomicU64,
+    pub gic_clear_ticks: AtomicU64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NotifierSnapshot {
+    pub sgis_sent: u64,
+    pub wfe_waits: u64,
+    pub wfe_wakeups: u64,
+    pub wfi_sleeps: u64,
+    pub gic_clears: u64,
+    pub gic_clear_ticks: u64,
+}
+
+impl SgiNotifier {
+    pub const fn new(core: usize) -> Self {
+        Self {
+            core,
+            pending: AtomicU32::new(0),
+            state: AtomicU32::new(RUNNING),
+            budget: AtomicU64::new(0),
+            stats: NotifierStats {
+                sgis_sent: AtomicU64::new(0),
+                wfe_waits: AtomicU64::new(0),
+                wfe_wakeups: AtomicU64::new(0),
+                wfi_sleeps: AtomicU64::new(0),
+                gic_clears: AtomicU64::new(0),
+                gic_clear_ticks: AtomicU64::new(0),
+            },
+        }
+    }
+
+    pub fn snapshot(&self) -> NotifierSnapshot {
+        let s = &self.stats;
+        NotifierSnapshot {
+            sgis_sent: s.sgis_sent.load(Ordering::Relaxed),
+            wfe_waits: s.wfe_waits.load(Ordering::Relaxed),
+            wfe_wakeups: s.wfe_wakeups.load(Ordering::Relaxed),
+            wfi_sleeps: s.wfi_sleeps.load(Ordering::Relaxed),
+            gic_clears: s.gic_clears.load(Ordering::Relaxed),
+            gic_clear_ticks: s.gic_clear_ticks.load(Ordering::Relaxed),
+        }
+    }
+
+    fn monitor_wait(&self, deadline: Option<u64>) -> bool {
+        let budget = self.budget.load(Ordering::Relaxed);
+        if budget == 0 {
+            return false;
+        }
+        let now = hal::timer::counter();
+        let end = deadline.map_or(now + budget, |d| d.min(now + budget));
+        self.stats.wfe_waits.fetch_add(1, Ordering::Relaxed);
+        // Relaxed: `state` only steers whether `set` sends an SGI; MONITOR means "no".
+        self.state.store(MONITOR, Ordering::Relaxed);
+        while hal::timer::counter() < end {
+            // LDAXR + WFE: a store to `pending` by another core clears our exclusive
+            // monitor and wakes the WFE; the timer's event stream bounds the wait.
+            if hal::cpu::wait_for_change(&self.pending, 0) != 0 {
+                self.stats.wfe_wakeups.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Grow the budget after a monitor wait that caught the wakeup; shrink it after one
+    /// that did not (the owner then paid for both the spin and the WFI).
+    fn adapt(&self, caught: bool) {
+        let max = hal::timer::frequency() * MONITOR_MAX_US / 1_000_000;
+        let b = self.budget.load(Ordering::Relaxed);
+        let next = if caught {
+            (b.max(max / 16) * 2).min(max)
+        } else {
+            b / 2
+        };
+        self.budget.store(if next < max / 64 { 0 } else { next }, Ordering::Relaxed);
+    }
+}
+
+impl executor::EventNotifier for SgiNotifier {
+    fn set(&self) {
+        // Release: pairs with the Acquire swap in `test_and_clear`, which must see the work
+        // published before this notification.
+        self.pending.store(1, Ordering::Release);
+        // Full fence: pairs with the fence in `wait` between `state = WFI` and the load of
+        // `pending` (store-buffering: without both, the owner may WFI while we skip the SGI).
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence above.
+        if self.state.load(Ordering::Relaxed) == WFI && crate::smp::core_index() != self.core {
+            if crate::irq::send_wake(self.core).is_ok() {
+                self.stats.sgis_sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn test_and_clear(&self) -> bool {
+        // Acquire: pairs with the Release store in `set`.
+        let was = self.pending.swap(0, Ordering::Acquire) != 0;
+        if was {
+            // A wake SGI may still be pending in the GIC (sent while we were leaving WFI):
+            // drop it so it does not cause one more empty wakeup. This is the MMIO write
+            // (GICR_ICPENDR0 / GICD_CPENDSGIR) that traps under KVM.
+            let t0 = hal::timer::counter();
+            crate::irq::gic_cpu().clear_pending(SGI_WAKE as u32);
+            let dt = hal::timer::counter() - t0;
+            self.stats.gic_clears.fetch_add(1, Ordering::Relaxed);
+            self.stats.gic_clear_ticks.fetch_add(dt, Ordering::Relaxed);
+        }
+        was
+    }
+
+    fn wait(&self, deadline: Option<u64>) {
+        // Relaxed: the owner's own earlier store or a `set` seen through the monitor.
+        if self.pending.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        let caught = self.monitor_wait(deadline);
+        self.adapt(caught);
+        if caught {
+            self.state.store(RUNNING, Ordering::Relaxed);
+            return;
+        }
+        if let Some(d) = deadline {
+            if hal::timer::counter() >= d {
+                self.state.store(RUNNING, Ordering::Relaxed);
+                return;
+            }
+            hal::timer::arm_at(d);
+        }
+        // IRQs masked from the announcement to the WFI: an SGI that arrives in between stays
+        // pending and makes WFI return at once instead of being consumed before we sleep.
+        let saved = hal::cpu::irq_mask_save();
+        self.state.store(WFI, Ordering::Relaxed);
+        // Full fence: pairs with the fence in `set` (see the module docs).
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence above.
+        if self.pending.load(Ordering::Relaxed) == 0 {
+            self.stats.wfi_sleeps.fetch_add(1, Ordering::Relaxed);
+            hal::cpu::wfi();
+        }
+        self.state.store(RUNNING, Ordering::Relaxed);
+        hal::cpu::irq_restore(saved);
+    }
+}
+
+/// The ARM generic timer's virtual counter as the executor's clock.
+pub struct CntvctClock;
+
+impl executor::Clock for CntvctClock {
+    fn now(&self) -> u64 {
+        hal::timer::counter()
+    }
+    fn ticks_per_second(&self) -> u64 {
+        hal::timer::frequency()
+    }
+}
