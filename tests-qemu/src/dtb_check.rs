@@ -1,8 +1,43 @@
-//! Placeholder: the real `dtb-check` is being written by another engineer.
+//! `cargo xtask dtb-check FILE.dtb`: prints what the kernel would discover from a DTB and
+//! whether it can boot there. The discovery and the verdict are `hal::dtb`'s — the same code
+//! the kernel runs — so this tool cannot disagree with the kernel.
+//!
+//! Output: the [`hal::dtb::Report`] lines, ending with `bootable: yes` (exit 0) or
+//! `bootable: no: <reason>` (exit 1). An unreadable file or a broken blob is also
+//! `bootable: no: <error>` (exit 1); a usage error exits 2.
 
 use std::process::ExitCode;
 
+use hal::dtb::{bootability, Platform, Report};
+
+/// Entry point; `args` are the arguments after `dtb-check` (one DTB path).
 pub fn run(args: &[String]) -> ExitCode {
-    eprintln!("dtb-check: not implemented yet (args: {args:?})");
-    ExitCode::from(2)
+    let [path] = args else {
+        eprintln!("usage: dtb-check FILE.dtb");
+        return ExitCode::from(2);
+    };
+    let blob = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            println!("file: {path}");
+            println!("bootable: no: cannot read {path}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (text, ok) = check(&blob);
+    println!("file: {path}");
+    print!("{text}");
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The report for `blob` and whether the kernel can boot with it.
+pub fn check(blob: &[u8]) -> (String, bool) {
+    match Platform::parse(blob) {
+        Ok(p) => (Report(&p).to_string(), bootability(&p).is_ok()),
+        Err(e) => (format!("bootable: no: {e}\n"), false),
+    }
 }
