@@ -173,6 +173,7 @@ impl Bh {
 
     /// Whether the BH is scheduled and has not started running yet.
     pub fn is_pending(&self) -> bool {
+        // Acquire: pairs with the Release RMWs in `schedule` (diagnostic; orders nothing else).
         self.state.load(Ordering::Acquire) & PENDING != 0
     }
 

@@ -107,6 +107,18 @@ impl Context {
         }
     }
 
+    /// `N` detached contexts with ids `0..N`, for `static CONTEXTS: [Context; N]`.
+    #[cfg(not(loom))]
+    pub const fn array<const N: usize>() -> [Context; N] {
+        let mut all = [const { Context::new(0) }; N];
+        let mut i = 0;
+        while i < N {
+            all[i].id = i;
+            i += 1;
+        }
+        all
+    }
+
     /// Attaches the platform's EventNotifier and clock (once, before the first `poll`).
     /// Notifies that arrive before `attach` are harmless: `notify_me` is 0 until the first
     /// blocking poll, so they never need the notifier.
@@ -210,6 +222,8 @@ impl Context {
     /// ready tasks once. Returns whether progress was made (a BH, timer or task ran; idle
     /// bottom halves do not count). Owner only.
     pub fn poll(&'static self, blocking: bool) -> bool {
+        // Acquire: pairs with the Release store at the end of the previous `poll` (an owner
+        // that moved cores sees its predecessor's owner-only state).
         if self.polling.swap(true, CoreOrdering::Acquire) {
             panic!("aiolos: Context::poll called re-entrantly or from two cores");
         }
@@ -225,6 +239,7 @@ impl Context {
         crate::bh::run_list(self, &self.idle_bh_list, true);
         progress |= self.timers.fire(self);
         progress |= crate::task::run_queue(self);
+        // Release: pairs with the Acquire swap at the start of the next `poll`.
         self.polling.store(false, CoreOrdering::Release);
         progress
     }
