@@ -20,7 +20,7 @@ for m in no_owner_fence no_notifier_fence rmw_relaxed; do
         cargo test -q -p executor --features std --target x86_64-unknown-linux-gnu --release \
         --test loom -- --nocapture mutant_loses_wakeup >"$log" 2>&1 &&
         grep -q "mutant caught" "$log"; then
-        echo "mutant $m: caught (loom found the lost wakeup)"
+        echo "mutant $m: caught -- $(grep -o 'loom found the lost wakeup.*' "$log" | head -1)"
     else
         echo "mutant $m: NOT caught"
         tail -20 "$log"

@@ -31,21 +31,26 @@ fn context(id: usize) -> &'static Context {
     ctx
 }
 
-/// Executions explored by the running model (exact when run with `--test-threads=1`).
-static EXECUTIONS: AtomicUsize = AtomicUsize::new(0);
-
 /// Runs `f` under loom with a default preemption bound; returns the number of executions.
 fn check(name: &str, f: impl Fn() + Sync + Send + 'static) -> usize {
+    check_counted(name, leak(AtomicUsize::new(0)), f)
+}
+
+/// `check`, counting executions in `count` (readable even if the model panics).
+fn check_counted(
+    name: &str,
+    count: &'static AtomicUsize,
+    f: impl Fn() + Sync + Send + 'static,
+) -> usize {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
         b.preemption_bound = Some(DEFAULT_PREEMPTIONS);
     }
-    EXECUTIONS.store(0, Relaxed);
     b.check(move || {
-        EXECUTIONS.fetch_add(1, Relaxed);
+        count.fetch_add(1, Relaxed);
         f()
     });
-    let n = EXECUTIONS.load(Relaxed);
+    let n = count.load(Relaxed);
     println!("loom model {name}: {n} executions explored, no lost wakeup");
     n
 }
@@ -80,6 +85,28 @@ mod models {
     #[test]
     fn bh_scheduled_from_another_thread() {
         check("bh_scheduled_from_another_thread", bh_from_other_thread);
+    }
+
+    /// Coalescing: two schedules from another thread while the owner runs the BH; the BH
+    /// runs once or twice, never zero times after the last schedule, and its list stays sane.
+    #[test]
+    fn bh_coalesce_vs_run() {
+        check("bh_coalesce_vs_run", || {
+            let ctx = context(0);
+            let bh: &'static Bh = leak(Bh::new(|_| {}));
+            let t = thread::spawn(move || {
+                bh.schedule(ctx);
+                bh.schedule(ctx);
+            });
+            while ctx.stats().bhs_run == 0 {
+                ctx.poll(true);
+            }
+            t.join().unwrap();
+            ctx.poll(false);
+            assert!(!bh.is_pending());
+            let runs = ctx.stats().bhs_run;
+            assert!((1..=2).contains(&runs), "ran {runs} times");
+        });
     }
 
     /// notify vs poll: a task pending on a flag is woken from another thread.
@@ -186,7 +213,8 @@ mod models {
 ))]
 #[test]
 fn mutant_loses_wakeup() {
-    let r = std::panic::catch_unwind(|| check("mutant", bh_from_other_thread));
+    let count: &'static AtomicUsize = leak(AtomicUsize::new(0));
+    let r = std::panic::catch_unwind(|| check_counted("mutant", count, bh_from_other_thread));
     let payload = r.expect_err("loom did not find the lost wakeup with the fence removed");
     let msg = payload
         .downcast_ref::<String>()
@@ -197,6 +225,6 @@ fn mutant_loses_wakeup() {
     assert!(msg.contains("deadlock"), "unexpected failure: {msg}");
     println!(
         "mutant caught: loom found the lost wakeup (owner asleep forever) after {} executions",
-        EXECUTIONS.load(Relaxed)
+        count.load(Relaxed)
     );
 }
