@@ -19,6 +19,10 @@
 //! - Idle BHs (`Bh::new_idle`) do not notify and do not count as progress; while one is
 //!   pending the owner sleeps at most 10 ms (QEMU's idle-BH timeout).
 //!
+//! - A BH belongs to no context: each `schedule` names one. Scheduling the same BH on two
+//!   contexts while it runs on the first lets it run on both at once; give each context its
+//!   own BH if the callback is not reentrant.
+//!
 //! All of `schedule` / `cancel` is lock-free: callable from interrupt handlers on any core.
 
 use core::ptr;
