@@ -316,6 +316,42 @@ pub fn irqs_masked() -> bool {
     daif & (1 << 7) != 0
 }
 
+/// One bounded look: returns `word`'s value at once if it no longer holds `old`; otherwise
+/// arms the exclusive monitor on it (LDAXR) and executes one WFE, then returns the value
+/// seen before sleeping. WFE ends on a store to the word by another core (monitor clear), an
+/// interrupt, an SEV or the generic timer's event stream, so callers bound their wait by
+/// looping against a deadline (see [`wait_for_change`] for the memory rules).
+///
+/// On the host: a plain acquire load.
+#[inline]
+pub fn wfe_unless_changed(word: &AtomicU32, old: u32) -> u32 {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let new: u32;
+        // SAFETY: as in `wait_for_change`: an atomic acquire load of a valid `AtomicU32`,
+        // then at most one WFE; nothing is written.
+        unsafe {
+            asm!(
+                "ldaxr {new:w}, [{addr}]",
+                "cmp {new:w}, {old:w}",
+                "b.ne 2f",
+                "wfe",
+                "2:",
+                addr = in(reg) word.as_ptr(),
+                old = in(reg) old,
+                new = out(reg) new,
+                options(nostack, readonly)
+            )
+        };
+        new
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        // Acquire: pairs with the writer's Release store of the new value.
+        word.load(core::sync::atomic::Ordering::Acquire)
+    }
+}
+
 /// Waits until `word` no longer holds `old`, sleeping in WFE between looks, and returns the new
 /// value (read with acquire semantics).
 ///

@@ -54,7 +54,15 @@ pub unsafe fn mmu_on(mair: u64, tcr: u64, ttbr0: u64) {
     TTBR0_EL1.set(ttbr0);
     barrier::isb(barrier::SY);
     // SAFETY: drop any TLB entries left from firmware before translation starts.
-    unsafe { core::arch::asm!("dsb ishst", "tlbi vmalle1", "dsb ish", "isb", options(nostack)) };
+    unsafe {
+        core::arch::asm!(
+            "dsb ishst",
+            "tlbi vmalle1",
+            "dsb ish",
+            "isb",
+            options(nostack)
+        )
+    };
     SCTLR_EL1.modify(
         SCTLR_EL1::M::Enable
             + SCTLR_EL1::C::Cacheable

@@ -39,7 +39,9 @@ pub enum ConsoleError<'a> {
 impl fmt::Display for ConsoleError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConsoleError::None => write!(f, "the device tree names no console (/chosen/stdout-path)"),
+            ConsoleError::None => {
+                write!(f, "the device tree names no console (/chosen/stdout-path)")
+            }
             ConsoleError::Dtb(e) => write!(f, "console: {}", e),
             ConsoleError::Unknown(c) => write!(f, "no driver for console compatible \"{}\"", c),
             ConsoleError::BadWidth(w) => write!(f, "unsupported reg-io-width {}", w),
@@ -73,7 +75,11 @@ pub fn init_gic_primary(p: &Platform) {
             }
             // SAFETY: as above.
             Gic::V3(unsafe {
-                GicV3::new(dist.base as usize, &regions[..n], stride.map(|s| s as usize))
+                GicV3::new(
+                    dist.base as usize,
+                    &regions[..n],
+                    stride.map(|s| s as usize),
+                )
             })
         }
     };

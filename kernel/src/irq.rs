@@ -6,10 +6,10 @@
 //! and logged, never a crash; an unregistered one is also disabled so that a level-
 //! triggered line cannot storm.
 
-use crate::boot_cell::BootCell;
-use crate::println;
 use crate::boot::layout::MAX_CPUS;
+use crate::boot_cell::BootCell;
 use crate::percpu::PerCore;
+use crate::println;
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use hal::gic::{CoreId, Gic, GicCpu, SgiTarget};
 
@@ -19,6 +19,9 @@ pub const MAX_INTID: usize = 256;
 /// SGI numbers used by the kernel.
 pub const SGI_WAKE: u8 = 1;
 pub const SGI_STOP: u8 = 2;
+
+/// An SPI no device on our platforms drives, for software-raised interrupts (tests, demo).
+pub const SOFT_IRQ: u32 = 232;
 
 pub type Handler = fn(intid: u32);
 
@@ -43,7 +46,8 @@ pub unsafe fn set_gic(gic: Gic) {
 }
 
 pub fn gic() -> &'static Gic {
-    GIC.get().expect("the GIC is set up before interrupts are used")
+    GIC.get()
+        .expect("the GIC is set up before interrupts are used")
 }
 
 /// Bring up this core's GIC interface. Each core, during bring-up, IRQs masked.
@@ -66,7 +70,9 @@ pub fn enable_here(intid: u32) {
 
 /// This core's GIC interface.
 pub fn gic_cpu() -> &'static GicCpu {
-    GIC_CPU.get().expect("init_this_core runs before interrupts are used on a core")
+    GIC_CPU
+        .get()
+        .expect("init_this_core runs before interrupts are used on a core")
 }
 
 /// Register `handler` for `intid` and enable it at the distributor/redistributor.

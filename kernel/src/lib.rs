@@ -5,18 +5,20 @@
 //! executor context woken by SGIs (`runtime/`). See docs/ARCHITECTURE.md.
 #![no_std]
 
+pub mod api;
 mod arch;
 mod boot;
 mod boot_cell;
-mod percpu;
-mod runtime;
 pub mod console;
 mod drivers;
 mod exception;
 pub mod exit;
 mod irq;
 mod panic;
+mod percpu;
 pub mod platform;
+pub mod runtime;
+pub mod selftest;
 pub mod smp;
 
 use drivers::uart_from_dtb;
@@ -26,28 +28,42 @@ fn kernel_main() -> ! {
     let platform = platform::get();
     banner(platform);
     drivers::init_gic_primary(platform);
+    runtime::init_primary();
     let (online, described) = smp::start_secondaries();
     println!("cpus online: {}/{}", online, described);
-    exit::ok()
+    extern "Rust" {
+        /// The application's entry, defined with [`entry!`].
+        fn aiolos_app_main();
+    }
+    // SAFETY: defined by the application through `entry!` with this exact signature.
+    unsafe { aiolos_app_main() };
+    runtime::run_this_core()
 }
 
 /// Secondary core, MMU and caches on.
 fn secondary_main(core: usize) -> ! {
     drivers::init_gic_cpu();
+    runtime::init_secondary();
     smp::mark_online(core);
-    loop {
-        hal::cpu::wfi();
-    }
+    runtime::run_this_core()
 }
 
 fn banner(p: &hal::dtb::Platform) {
     let info = boot::info();
     println!();
-    println!("aiolos {} — {}", env!("CARGO_PKG_VERSION"), p.model.unwrap_or("unknown machine"));
+    println!(
+        "aiolos {} — {}",
+        env!("CARGO_PKG_VERSION"),
+        p.model.unwrap_or("unknown machine")
+    );
     println!(
         "boot: entered at EL{}{}, image at {:#x} ({} KiB), dtb at {:#x} ({} bytes)",
         info.entry_el,
-        if info.entry_el == 2 { " (dropped to EL1)" } else { "" },
+        if info.entry_el == 2 {
+            " (dropped to EL1)"
+        } else {
+            ""
+        },
         info.image_base,
         boot::layout::image().len() / 1024,
         info.dtb_addr,
@@ -55,7 +71,12 @@ fn banner(p: &hal::dtb::Platform) {
     );
     if let Ok(memory) = &p.memory {
         for r in memory.ram.list.iter() {
-            println!("memory: {:#x}..{:#x} ({} MiB)", r.base, r.base + r.size, r.size >> 20);
+            println!(
+                "memory: {:#x}..{:#x} ({} MiB)",
+                r.base,
+                r.base + r.size,
+                r.size >> 20
+            );
         }
     }
     println!("{}", drivers::ConsoleSummary(p));

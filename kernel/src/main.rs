@@ -1,5 +1,22 @@
-//! The demo unikernel that `cargo run` boots.
+//! The demo unikernel that `cargo run` boots: on all cores, a cross-core ping-pong, a bottom
+//! half scheduled from an interrupt, timers of several lengths and a worker-pool offload;
+//! with `interactive` on the command line, an echo of console input. It ends with the
+//! per-core statistics table and `exit: ok`.
 #![no_std]
 #![no_main]
 
-extern crate kernel;
+mod demo;
+
+use kernel::api::*;
+
+kernel::entry!(main);
+
+fn main() {
+    if kernel::selftest::requested() {
+        kernel::selftest::start();
+        return;
+    }
+    if demo::MAIN.spawn(this_context(), demo::run()).is_err() {
+        exit_fail(format_args!("cannot spawn the demo task"));
+    }
+}

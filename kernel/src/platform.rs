@@ -34,8 +34,12 @@ pub fn discover(dtb: &'static [u8]) -> &'static Platform<'static> {
             crate::exit::fail(format_args!("unusable console: {}", why));
         }
     }
-    if let Err(why) = hal::dtb::bootability(&platform) {
-        crate::exit::fail(format_args!("device tree not bootable: {}", why));
+    match hal::dtb::bootability(&platform) {
+        Ok(()) => {}
+        // A CPU we cannot start is reported when we try; boot goes on with the rest (and a
+        // uniprocessor DTB's only CPU needs no enable-method at all).
+        Err(hal::dtb::NotBootable::Cpu { .. }) => {}
+        Err(why) => crate::exit::fail(format_args!("device tree not bootable: {}", why)),
     }
     // SAFETY: single-core boot, before any reader.
     unsafe { PLATFORM.set(platform) };
@@ -43,7 +47,9 @@ pub fn discover(dtb: &'static [u8]) -> &'static Platform<'static> {
 }
 
 pub fn get() -> &'static Platform<'static> {
-    PLATFORM.get().expect("the platform is discovered first thing at boot")
+    PLATFORM
+        .get()
+        .expect("the platform is discovered first thing at boot")
 }
 
 pub fn psci_conduit() -> Option<hal::psci::Conduit> {

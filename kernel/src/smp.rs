@@ -89,7 +89,10 @@ pub fn start_secondaries() -> (usize, usize) {
             continue;
         }
         if map.count == MAX_CPUS {
-            println!("cpu mpidr {:#x}: ignored (more than {} cpus)", cpu.mpidr, MAX_CPUS);
+            println!(
+                "cpu mpidr {:#x}: ignored (more than {} cpus)",
+                cpu.mpidr, MAX_CPUS
+            );
             continue;
         }
         map.mpidr[map.count] = cpu.mpidr;
@@ -142,8 +145,13 @@ fn start_one(core: usize, mpidr: u64, method: &EnableMethod) -> Result<(), Start
     match method {
         EnableMethod::Psci => {
             let conduit = crate::platform::psci_conduit().ok_or(StartError::NoPsci)?;
-            hal::psci::cpu_on(conduit, mpidr, crate::boot::secondary_entry_addr() as u64, core as u64)
-                .map_err(StartError::Psci)
+            hal::psci::cpu_on(
+                conduit,
+                mpidr,
+                crate::boot::secondary_entry_addr() as u64,
+                core as u64,
+            )
+            .map_err(StartError::Psci)
         }
         EnableMethod::SpinTable {
             release_addr: Some(release_addr),
@@ -152,7 +160,10 @@ fn start_one(core: usize, mpidr: u64, method: &EnableMethod) -> Result<(), Start
             // SAFETY: the DTB names this word as the core's release address; the firmware's
             // holding pen polls it. Clean to PoC: the waiting core reads with its MMU off.
             unsafe {
-                core::ptr::write_volatile(addr as *mut u64, crate::boot::spin_table_entry_addr() as u64);
+                core::ptr::write_volatile(
+                    addr as *mut u64,
+                    crate::boot::spin_table_entry_addr() as u64,
+                );
             }
             crate::arch::dcache_clean_range(addr, 8);
             hal::cpu::sev();

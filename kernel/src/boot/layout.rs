@@ -24,13 +24,18 @@ pub const STACK_STRIDE: usize = EXC_STACK_TOP + PAGE_SIZE + MAIN_STACK_SIZE;
 /// Offsets of the two guard pages within a core's block.
 pub const GUARD_OFFSETS: [usize; 2] = [0, EXC_STACK_TOP];
 
-const _: () = assert!(STACK_STRIDE == 0x16000, "keep linker/kernel.ld STACK_STRIDE in step");
-const _: () = assert!(MAX_CPUS * STACK_STRIDE <= 2 * 1024 * 1024, "stacks must fit one L3 table");
+const _: () = assert!(
+    STACK_STRIDE == 0x16000,
+    "keep linker/kernel.ld STACK_STRIDE in step"
+);
+const _: () = assert!(
+    MAX_CPUS * STACK_STRIDE <= 2 * 1024 * 1024,
+    "stacks must fit one L3 table"
+);
 
 extern "C" {
     static __image_start: u8;
     static __image_end: u8;
-    static __image_file_end: u8;
     static __stacks_start: u8;
     static __stacks_end: u8;
 }
@@ -56,11 +61,6 @@ pub fn image() -> Span {
         start: core::ptr::addr_of!(__image_start) as usize,
         end: core::ptr::addr_of!(__image_end) as usize,
     }
-}
-
-/// Bytes of the image that are loaded from the file (text, rodata, data; not BSS).
-pub fn image_file_len() -> usize {
-    core::ptr::addr_of!(__image_file_end) as usize - image().start
 }
 
 /// The `.stacks` section.

@@ -21,7 +21,10 @@ pub enum LocateError {
         err: DtbError<'static>,
     },
     /// Nothing was named and nothing was found.
-    Missing { probed: usize, err: DtbError<'static> },
+    Missing {
+        probed: usize,
+        err: DtbError<'static>,
+    },
 }
 
 impl fmt::Display for LocateError {

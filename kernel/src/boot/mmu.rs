@@ -115,7 +115,11 @@ pub unsafe fn build(ram: &[Span]) -> MmuConfig {
                 .iter()
                 .any(|g| addr == stacks.start + cpu * STACK_STRIDE + g)
         });
-        *entry = if guard { 0 } else { addr as u64 | NORMAL | DESC_TABLE };
+        *entry = if guard {
+            0
+        } else {
+            addr as u64 | NORMAL | DESC_TABLE
+        };
     }
 
     MmuConfig {

@@ -44,7 +44,9 @@ static MMU: BootCell<mmu::MmuConfig> = BootCell::new();
 static MMU_ON: BootCell<()> = BootCell::new();
 
 pub fn info() -> BootInfo {
-    *BOOT_INFO.get().expect("boot info is set before the MMU is on")
+    *BOOT_INFO
+        .get()
+        .expect("boot info is set before the MMU is on")
 }
 
 pub fn mmu_is_on() -> bool {
@@ -58,17 +60,19 @@ pub fn is_guard_page(addr: usize) -> bool {
         return false;
     }
     let offset = (addr - stacks.start) % STACK_STRIDE;
-    GUARD_OFFSETS.iter().any(|g| offset >= *g && offset < g + PAGE_SIZE)
+    GUARD_OFFSETS
+        .iter()
+        .any(|g| offset >= *g && offset < g + PAGE_SIZE)
 }
 
 /// Physical entry point for secondary cores (PSCI CPU_ON; x0 = core index).
 pub fn secondary_entry_addr() -> usize {
-    secondary_entry as usize
+    secondary_entry as *const () as usize
 }
 
 /// Entry point for cores released from a spin table.
 pub fn spin_table_entry_addr() -> usize {
-    spin_table_entry as usize
+    spin_table_entry as *const () as usize
 }
 
 /// Primary core, MMU off. Never returns.

@@ -6,7 +6,10 @@
 //! [`SgiNotifier::set`] (notifier.rs: pending word, SGI if the owner is in WFI) → the owner
 //! leaves WFE/WFI, lowers `notify_me`, accepts, runs the task.
 
+pub mod console_rx;
 pub mod notifier;
+pub mod signal;
+pub mod stats_table;
 
 use crate::boot::layout::MAX_CPUS;
 use crate::irq::{self, SGI_WAKE};
@@ -78,7 +81,10 @@ fn on_timer(_intid: u32) {
 /// Primary, before secondaries start: register the runtime's interrupt handlers.
 pub fn init_primary() {
     irq::register(SGI_WAKE as u32, on_wake_sgi);
-    irq::register(crate::drivers::virt_timer_intid(crate::platform::get()), on_timer);
+    irq::register(
+        crate::drivers::virt_timer_intid(crate::platform::get()),
+        on_timer,
+    );
     attach_this_core();
 }
 
@@ -92,6 +98,7 @@ fn attach_this_core() {
     let core = crate::smp::core_index();
     hal::timer::disarm();
     enable_event_stream();
+    NOTIFIERS[core].init_budget();
     CONTEXTS[core]
         .attach(&NOTIFIERS[core], &CLOCK)
         .expect("each core attaches its own context once");
@@ -105,7 +112,9 @@ fn enable_event_stream() {
     const EVNTEN: u64 = 1 << 2;
     const EVNTI: u64 = 10 << 4;
     // SAFETY: CNTKCTL_EL1 only controls EL0 timer access and the event stream.
-    unsafe { core::arch::asm!("msr cntkctl_el1, {}", "isb", in(reg) EVNTEN | EVNTI, options(nostack)) };
+    unsafe {
+        core::arch::asm!("msr cntkctl_el1, {}", "isb", in(reg) EVNTEN | EVNTI, options(nostack))
+    };
 }
 
 /// Run this core's context forever, IRQs on.

@@ -30,6 +30,10 @@ const WFI: u32 = 2;
 /// Upper bound of the monitor-wait budget, in microseconds.
 const MONITOR_MAX_US: u64 = 50;
 
+fn monitor_max() -> u64 {
+    hal::timer::us_to_ticks(MONITOR_MAX_US, hal::timer::frequency())
+}
+
 pub struct SgiNotifier {
     core: usize,
     pending: AtomicU32,
@@ -48,6 +52,8 @@ pub struct NotifierStats {
     pub wfi_sleeps: AtomicU64,
     pub gic_clears: AtomicU64,
     pub gic_clear_ticks: AtomicU64,
+    pub early_returns: AtomicU64,
+    pub set_ticks_max: AtomicU64,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -58,6 +64,8 @@ pub struct NotifierSnapshot {
     pub wfi_sleeps: u64,
     pub gic_clears: u64,
     pub gic_clear_ticks: u64,
+    pub early_returns: u64,
+    pub set_ticks_max: u64,
 }
 
 impl SgiNotifier {
@@ -74,6 +82,8 @@ impl SgiNotifier {
                 wfi_sleeps: AtomicU64::new(0),
                 gic_clears: AtomicU64::new(0),
                 gic_clear_ticks: AtomicU64::new(0),
+                early_returns: AtomicU64::new(0),
+                set_ticks_max: AtomicU64::new(0),
             },
         }
     }
@@ -87,6 +97,8 @@ impl SgiNotifier {
             wfi_sleeps: s.wfi_sleeps.load(Ordering::Relaxed),
             gic_clears: s.gic_clears.load(Ordering::Relaxed),
             gic_clear_ticks: s.gic_clear_ticks.load(Ordering::Relaxed),
+            early_returns: s.early_returns.load(Ordering::Relaxed),
+            set_ticks_max: s.set_ticks_max.load(Ordering::Relaxed),
         }
     }
 
@@ -102,8 +114,11 @@ impl SgiNotifier {
         self.state.store(MONITOR, Ordering::Relaxed);
         while hal::timer::counter() < end {
             // LDAXR + WFE: a store to `pending` by another core clears our exclusive
-            // monitor and wakes the WFE; the timer's event stream bounds the wait.
-            if hal::cpu::wait_for_change(&self.pending, 0) != 0 {
+            // monitor and wakes the WFE; the timer's event stream bounds each WFE.
+            hal::cpu::wfe_unless_changed(&self.pending, 0);
+            // Relaxed: this only decides whether to stop waiting; the executor's own
+            // accept (Acquire) orders what follows.
+            if self.pending.load(Ordering::Relaxed) != 0 {
                 self.stats.wfe_wakeups.fetch_add(1, Ordering::Relaxed);
                 return true;
             }
@@ -114,19 +129,26 @@ impl SgiNotifier {
     /// Grow the budget after a monitor wait that caught the wakeup; shrink it after one
     /// that did not (the owner then paid for both the spin and the WFI).
     fn adapt(&self, caught: bool) {
-        let max = hal::timer::frequency() * MONITOR_MAX_US / 1_000_000;
+        let max = monitor_max();
         let b = self.budget.load(Ordering::Relaxed);
         let next = if caught {
-            (b.max(max / 16) * 2).min(max)
+            (b * 2).clamp(max / 16, max)
         } else {
-            b / 2
+            // Never below max/16: a budget of zero could never learn that waits pay off.
+            (b / 2).max(max / 16)
         };
-        self.budget.store(if next < max / 64 { 0 } else { next }, Ordering::Relaxed);
+        self.budget.store(next, Ordering::Relaxed);
+    }
+
+    /// Start the adaptive budget at its floor (owner, at attach time).
+    pub fn init_budget(&self) {
+        self.budget.store(monitor_max() / 16, Ordering::Relaxed);
     }
 }
 
 impl executor::EventNotifier for SgiNotifier {
     fn set(&self) {
+        let t0 = hal::timer::counter();
         // Release: pairs with the Acquire swap in `test_and_clear`, which must see the work
         // published before this notification.
         self.pending.store(1, Ordering::Release);
@@ -139,6 +161,8 @@ impl executor::EventNotifier for SgiNotifier {
                 self.stats.sgis_sent.fetch_add(1, Ordering::Relaxed);
             }
         }
+        let dt = hal::timer::counter() - t0;
+        self.stats.set_ticks_max.fetch_max(dt, Ordering::Relaxed);
     }
 
     fn test_and_clear(&self) -> bool {
@@ -160,6 +184,12 @@ impl executor::EventNotifier for SgiNotifier {
     fn wait(&self, deadline: Option<u64>) {
         // Relaxed: the owner's own earlier store or a `set` seen through the monitor.
         if self.pending.load(Ordering::Relaxed) != 0 {
+            // Set, but `notified` not yet: a notifier is between `set` and its store of
+            // `notified` (or its SGI). The executor loops until it can accept.
+            // One WFE: under a hypervisor or TCG it yields the vCPU, letting the notifier's
+            // vCPU finish; on hardware the event stream bounds it.
+            self.stats.early_returns.fetch_add(1, Ordering::Relaxed);
+            hal::cpu::wfe();
             return;
         }
         let caught = self.monitor_wait(deadline);
@@ -168,16 +198,18 @@ impl executor::EventNotifier for SgiNotifier {
             self.state.store(RUNNING, Ordering::Relaxed);
             return;
         }
+        // IRQs masked from arming the timer to the WFI: a timer or SGI interrupt that
+        // arrives in between stays pending and makes WFI return at once, instead of being
+        // handled (the timer handler disarms) before we sleep.
+        let saved = hal::cpu::irq_mask_save();
         if let Some(d) = deadline {
             if hal::timer::counter() >= d {
                 self.state.store(RUNNING, Ordering::Relaxed);
+                hal::cpu::irq_restore(saved);
                 return;
             }
             hal::timer::arm_at(d);
         }
-        // IRQs masked from the announcement to the WFI: an SGI that arrives in between stays
-        // pending and makes WFI return at once instead of being consumed before we sleep.
-        let saved = hal::cpu::irq_mask_save();
         self.state.store(WFI, Ordering::Relaxed);
         // Full fence: pairs with the fence in `set` (see the module docs).
         fence(Ordering::SeqCst);

@@ -1,0 +1,133 @@
+//! The application API: what a unikernel built on aiolos uses, without touching kernel
+//! internals.
+//!
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//! use kernel::api::*;
+//!
+//! async fn hello(core: usize) -> usize {
+//!     sleep(ms(10)).await;
+//!     kernel::println!("hello from core {}", this_core());
+//!     core
+//! }
+//! task_pool!(static HELLO: hello, 8);
+//!
+//! kernel::entry!(main);
+//! fn main() {
+//!     // Runs once on core 0 after every core is online; spawn the first tasks here.
+//!     for core in 0..cores_online() {
+//!         HELLO.spawn(context(core).unwrap(), hello(core)).unwrap();
+//!     }
+//!     // ... and end the run from a task with `exit_ok()`.
+//! }
+//! ```
+
+pub use crate::runtime::console_rx::read_line;
+pub use crate::runtime::signal::Signal;
+pub use executor::{
+    co_schedule, current_context, sleep, sleep_until, task_pool, with_timeout, Bh, Context,
+    Elapsed, JoinHandle, PoolFull, ScheduleError, SpawnError, TaskPool, WorkerPool,
+};
+
+/// Number of cores online.
+pub fn cores_online() -> usize {
+    crate::smp::online_count()
+}
+
+/// Index of the calling core (0 = boot core).
+pub fn this_core() -> usize {
+    crate::smp::core_index()
+}
+
+/// The executor context of an online core.
+pub fn context(core: usize) -> Option<&'static Context> {
+    crate::smp::is_online(core).then(|| crate::runtime::context(core))
+}
+
+/// The calling core's context.
+pub fn this_context() -> &'static Context {
+    crate::runtime::this_context()
+}
+
+/// The clock: virtual counter ticks.
+pub fn now() -> u64 {
+    hal::timer::counter()
+}
+
+pub fn ticks_per_second() -> u64 {
+    hal::timer::frequency()
+}
+
+/// `n` milliseconds in clock ticks.
+pub fn ms(n: u64) -> u64 {
+    hal::timer::ns_to_ticks(n.saturating_mul(1_000_000), ticks_per_second())
+}
+
+/// `n` microseconds in clock ticks.
+pub fn us(n: u64) -> u64 {
+    hal::timer::ns_to_ticks(n.saturating_mul(1_000), ticks_per_second())
+}
+
+/// Clock ticks in microseconds.
+pub fn ticks_to_us(ticks: u64) -> u64 {
+    hal::timer::ticks_to_ns(ticks, ticks_per_second()) / 1_000
+}
+
+/// Boot argument `key=value` (from `/chosen/bootargs`).
+pub fn bootarg(key: &str) -> Option<&'static str> {
+    crate::platform::bootarg(key)
+}
+
+/// Whether the bare word `arg` is among the boot arguments.
+pub fn has_bootarg(arg: &str) -> bool {
+    crate::platform::has_bootarg(arg)
+}
+
+/// Turn on console input (the UART RX interrupt) for [`read_line`]. False if the DTB gives
+/// the console no interrupt.
+pub fn enable_console_input() -> bool {
+    crate::runtime::console_rx::enable()
+}
+
+/// Print the per-core statistics table.
+pub fn print_stats() {
+    crate::runtime::stats_table::print()
+}
+
+/// End the run successfully (`exit: ok`).
+pub fn exit_ok() -> ! {
+    crate::exit::ok()
+}
+
+/// End the run as a failure (`exit: fail: <reason>`).
+pub fn exit_fail(reason: core::fmt::Arguments) -> ! {
+    crate::exit::fail(reason)
+}
+
+/// A software interrupt for applications and tests: an SPI that no device drives, raised
+/// by [`raise_soft_irq`]; its handler runs in interrupt context on the primary core.
+pub const SOFT_IRQ: u32 = crate::irq::SOFT_IRQ;
+
+/// Register the handler of [`SOFT_IRQ`].
+pub fn register_soft_irq(handler: fn(u32)) {
+    crate::irq::register(SOFT_IRQ, handler);
+}
+
+/// Make [`SOFT_IRQ`] pending.
+pub fn raise_soft_irq() {
+    crate::irq::gic_cpu().set_pending(SOFT_IRQ);
+}
+
+/// Declare the application's entry function (`fn()`), run once on core 0 once all cores are
+/// online, before the cores start running their contexts.
+#[macro_export]
+macro_rules! entry {
+    ($path:path) => {
+        #[no_mangle]
+        fn aiolos_app_main() {
+            let f: fn() = $path;
+            f()
+        }
+    };
+}

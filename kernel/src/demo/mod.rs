@@ -1,0 +1,26 @@
+//! The demo's steps, one file each.
+
+mod bh_irq;
+mod echo;
+mod ping_pong;
+mod timers;
+mod workers;
+
+use kernel::api::*;
+use kernel::println;
+
+task_pool!(pub static MAIN: run, 1);
+
+pub async fn run() {
+    let cores = cores_online();
+    println!("demo: {} core(s), {} ticks/s", cores, ticks_per_second());
+    ping_pong::run(cores).await;
+    bh_irq::run().await;
+    timers::run(cores).await;
+    workers::run(cores).await;
+    if has_bootarg("interactive") {
+        echo::run().await;
+    }
+    print_stats();
+    exit_ok()
+}

@@ -1,0 +1,58 @@
+//! Cross-core ping-pong: every core sends a ball to the next core (a task spawned on that
+//! core's context) and waits for it to come back (the join handle wakes the sender's task
+//! from the other core).
+
+use kernel::api::*;
+use kernel::println;
+
+const ROUNDS: u32 = 50;
+
+async fn pong(ball: u32) -> (u32, usize) {
+    (ball + 1, this_core())
+}
+task_pool!(static PONG: pong, 16);
+
+async fn server(from: usize, to: usize) -> u64 {
+    let start = now();
+    for round in 0..ROUNDS {
+        let ctx = context(to).expect("online");
+        let handle = loop {
+            match PONG.spawn(ctx, pong(round)) {
+                Ok(h) => break h,
+                // Other servers hold slots: yield a moment and retry.
+                Err(SpawnError::PoolFull) => sleep(us(50)).await,
+                Err(e) => exit_fail(format_args!("ping-pong spawn: {}", e)),
+            }
+        };
+        let (ball, on) = handle.await;
+        if ball != round + 1 || on != to {
+            exit_fail(format_args!(
+                "ping-pong {}->{}: got {} from core {}",
+                from, to, ball, on
+            ));
+        }
+    }
+    now() - start
+}
+task_pool!(static SERVER: server, 16);
+
+pub async fn run(cores: usize) {
+    let mut handles: heapless::Vec<JoinHandle<u64>, 16> = heapless::Vec::new();
+    for from in 0..cores {
+        let to = (from + 1) % cores;
+        let h = SERVER
+            .spawn(context(from).expect("online"), server(from, to))
+            .unwrap_or_else(|e| exit_fail(format_args!("ping-pong: {}", e)));
+        let _ = handles.push(h);
+    }
+    for (from, h) in handles.into_iter().enumerate() {
+        let ticks = h.await;
+        println!(
+            "ping-pong: core {} -> core {}: {} round trips, {} us each",
+            from,
+            (from + 1) % cores,
+            ROUNDS,
+            ticks_to_us(ticks) / ROUNDS as u64
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! The per-core statistics table printed at the end of a run.
+
+use crate::println;
+
+/// Print one row per online core: the executor's handshake counters and the notifier's.
+pub fn print() {
+    let tps = hal::timer::frequency();
+    println!(
+        "stats (latency in timer ticks, {} ticks/us):",
+        (tps / 1_000_000).max(1)
+    );
+    println!(
+        "{:>4} {:>8} {:>7} {:>6} {:>8} {:>8} {:>7} {:>7} {:>8} {:>8} {:>7} {:>7} {:>8}",
+        "core",
+        "notifies",
+        "kicks",
+        "sgis",
+        "skipped",
+        "accepted",
+        "wfe",
+        "wfi",
+        "polls",
+        "poll_it",
+        "p50",
+        "p99",
+        "max"
+    );
+    for core in 0..crate::smp::possible_count() {
+        if !crate::smp::is_online(core) {
+            continue;
+        }
+        let s = super::context(core).stats();
+        let n = super::notifier(core).snapshot();
+        println!(
+            "{:>4} {:>8} {:>7} {:>6} {:>8} {:>8} {:>7} {:>7} {:>8} {:>8} {:>7} {:>7} {:>8}",
+            core,
+            s.notifies,
+            s.kicks,
+            n.sgis_sent,
+            s.notifies_skipped,
+            s.accepts_notified,
+            n.wfe_waits,
+            n.wfi_sleeps,
+            s.polls,
+            s.poll_iterations,
+            s.latency_p50,
+            s.latency_p99,
+            s.latency_max
+        );
+    }
+    let (spurious, unhandled) = crate::irq::counts();
+    let mut clears = 0;
+    let mut clear_ticks = 0;
+    for core in 0..crate::smp::possible_count() {
+        let n = super::notifier(core).snapshot();
+        clears += n.gic_clears;
+        clear_ticks += n.gic_clear_ticks;
+    }
+    for core in 0..crate::smp::possible_count() {
+        let n = super::notifier(core).snapshot();
+        if crate::smp::is_online(core) {
+            println!(
+                "core {}: woken in WFE {} times; event set before `notified` {} times; slowest set() {} ticks",
+                core, n.wfe_wakeups, n.early_returns, n.set_ticks_max
+            );
+        }
+    }
+    println!(
+        "gic: {} pending-clears in test_and_clear, {} ticks avg; {} spurious, {} unregistered irqs",
+        clears,
+        clear_ticks.checked_div(clears).unwrap_or(0),
+        spurious,
+        unhandled
+    );
+}

@@ -1,0 +1,416 @@
+//! The in-guest test cases. Every wait is bounded by `with_timeout`, so a broken wakeup
+//! path fails its test instead of hanging the run.
+
+use super::{ensure, Failure};
+use crate::api::*;
+use core::cell::RefCell;
+use core::future::poll_fn;
+use core::sync::atomic::{AtomicU32, Ordering};
+use core::task::{Poll, Waker};
+use critical_section::Mutex;
+
+type TestResult = Result<(), Failure>;
+
+/// Generous bound for "how late may a wakeup be" under TCG on a loaded 2-core host.
+const LATE_BOUND_MS: u64 = 100;
+
+async fn bounded<F: core::future::Future>(what: &str, fut: F) -> Result<F::Output, Failure> {
+    with_timeout(ms(2_000), fut)
+        .await
+        .map_err(|_| Failure::new(format_args!("{} did not complete within 2 s", what)))
+}
+
+// ---------------------------------------------------------------------------------------
+
+async fn probe() -> usize {
+    this_core()
+}
+task_pool!(static PROBE: probe, 1);
+
+/// Spawn, retrying while the pool's single slot is still being released (a finished
+/// task's slot is freed by its owner context after the join handle has its output).
+async fn spawn_retry<F, const S: usize, const N: usize>(
+    pool: &'static TaskPool<S, N>,
+    ctx: &'static Context,
+    mut make: impl FnMut() -> F,
+) -> Result<JoinHandle<F::Output>, Failure>
+where
+    F: core::future::Future + Send + 'static,
+    F::Output: Send,
+{
+    for _ in 0..1000 {
+        match pool.spawn(ctx, make()) {
+            Ok(h) => return Ok(h),
+            Err(SpawnError::PoolFull) => sleep(us(20)).await,
+            Err(e) => return Err(Failure::new(format_args!("spawn: {}", e))),
+        }
+    }
+    Err(Failure::new(format_args!("pool stayed full")))
+}
+
+async fn relay(to: usize) -> (usize, usize) {
+    match spawn_retry(&PROBE, context(to).expect("online"), probe).await {
+        Ok(h) => (this_core(), h.await),
+        Err(_) => (usize::MAX, usize::MAX),
+    }
+}
+task_pool!(static RELAY: relay, 1);
+
+/// Core a spawns onto core b and is woken from b, for every ordered pair.
+pub async fn cross_core_wake_every_pair() -> TestResult {
+    let n = cores_online();
+    for a in 0..n {
+        for b in 0..n {
+            if a == b {
+                continue;
+            }
+            let h = spawn_retry(&RELAY, context(a).expect("online"), || relay(b)).await?;
+            let (ran_on, probed_on) = bounded("relay", h).await?;
+            ensure!(
+                ran_on == a && probed_on == b,
+                "pair {}->{}: relay ran on {}, probe on {}",
+                a,
+                b,
+                ran_on,
+                probed_on
+            );
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+
+static IRQ_BH_RUNS: AtomicU32 = AtomicU32::new(0);
+static IRQ_BH_DONE: Signal = Signal::new();
+
+fn irq_bh(_ctx: &'static Context) {
+    // Relaxed: counter, ordered by the signal.
+    IRQ_BH_RUNS.fetch_add(1, Ordering::Relaxed);
+    IRQ_BH_DONE.raise();
+}
+static IRQ_BH: Bh = Bh::new(irq_bh);
+
+fn on_soft_irq(_intid: u32) {
+    IRQ_BH.schedule(context(0).expect("core 0"));
+}
+
+/// An interrupt handler schedules a BH; it runs on core 0's context.
+pub async fn bh_from_irq() -> TestResult {
+    register_soft_irq(on_soft_irq);
+    for i in 1..=5 {
+        raise_soft_irq();
+        bounded("the BH", IRQ_BH_DONE.wait()).await?;
+        let runs = IRQ_BH_RUNS.load(Ordering::Relaxed);
+        ensure!(
+            runs == i,
+            "after {} interrupts the BH ran {} times",
+            i,
+            runs
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+
+static TWICE_RUNS: AtomicU32 = AtomicU32::new(0);
+fn twice_bh(_ctx: &'static Context) {
+    // Relaxed: counter read by the same core after the BH ran.
+    TWICE_RUNS.fetch_add(1, Ordering::Relaxed);
+}
+static TWICE_BH: Bh = Bh::new(twice_bh);
+
+/// Scheduling a BH twice before it runs runs it once (QEMU's PENDING flag).
+pub async fn bh_scheduled_twice_runs_once() -> TestResult {
+    let ctx = this_context();
+    let first = TWICE_BH.schedule(ctx);
+    let second = TWICE_BH.schedule(ctx);
+    ensure!(
+        first && !second,
+        "schedule returned {} then {}",
+        first,
+        second
+    );
+    sleep(ms(2)).await;
+    let runs = TWICE_RUNS.load(Ordering::Relaxed);
+    ensure!(runs == 1, "BH ran {} times", runs);
+    Ok(())
+}
+
+static CANCEL_RUNS: AtomicU32 = AtomicU32::new(0);
+fn cancel_bh(_ctx: &'static Context) {
+    // Relaxed: counter.
+    CANCEL_RUNS.fetch_add(1, Ordering::Relaxed);
+}
+static CANCEL_BH: Bh = Bh::new(cancel_bh);
+
+/// A cancelled BH does not run.
+pub async fn bh_cancel() -> TestResult {
+    CANCEL_BH.schedule(this_context());
+    let cancelled = CANCEL_BH.cancel();
+    sleep(ms(2)).await;
+    let runs = CANCEL_RUNS.load(Ordering::Relaxed);
+    ensure!(
+        cancelled && runs == 0,
+        "cancel returned {}, BH ran {} times",
+        cancelled,
+        runs
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+
+static WAKE_ORDER: AtomicU32 = AtomicU32::new(0);
+
+async fn timed(length_ms: u64) -> (u32, u64) {
+    let start = now();
+    sleep(ms(length_ms)).await;
+    let elapsed = now() - start;
+    // Relaxed: a ticket counter on one core.
+    (WAKE_ORDER.fetch_add(1, Ordering::Relaxed), elapsed)
+}
+task_pool!(static TIMED: timed, 6);
+
+/// Timers fire in deadline order, never early, and late by less than a bound.
+pub async fn timer_order_and_accuracy() -> TestResult {
+    let last = cores_online() - 1;
+    for core in [0, last] {
+        WAKE_ORDER.store(0, Ordering::Relaxed);
+        let ctx = context(core).expect("online");
+        let spawn = |len| TIMED.spawn(ctx, timed(len));
+        let (h3, h1, h2) = match (spawn(30), spawn(10), spawn(20)) {
+            (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+            _ => return Err(Failure::new(format_args!("spawn failed"))),
+        };
+        let (o1, e1) = bounded("10 ms timer", h1).await?;
+        let (o2, e2) = bounded("20 ms timer", h2).await?;
+        let (o3, e3) = bounded("30 ms timer", h3).await?;
+        ensure!(
+            o1 < o2 && o2 < o3,
+            "core {}: wake order 10ms:{} 20ms:{} 30ms:{}",
+            core,
+            o1,
+            o2,
+            o3
+        );
+        for (len, e) in [(10, e1), (20, e2), (30, e3)] {
+            ensure!(
+                e >= ms(len),
+                "core {}: {} ms timer woke early after {} us",
+                core,
+                len,
+                ticks_to_us(e)
+            );
+            ensure!(
+                e < ms(len + LATE_BOUND_MS),
+                "core {}: {} ms timer woke {} us late",
+                core,
+                len,
+                ticks_to_us(e - ms(len))
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `with_timeout` gives up at its deadline.
+pub async fn with_timeout_expires() -> TestResult {
+    let start = now();
+    let r = with_timeout(ms(5), sleep(ms(1_000))).await;
+    let elapsed = now() - start;
+    ensure!(r.is_err(), "the 1 s sleep finished inside a 5 ms timeout");
+    ensure!(
+        elapsed >= ms(5) && elapsed < ms(5 + LATE_BOUND_MS),
+        "timed out after {} us",
+        ticks_to_us(elapsed)
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+
+async fn hold(length_ms: u64) {
+    sleep(ms(length_ms)).await;
+}
+task_pool!(static ONE_SLOT: hold, 1);
+
+/// Spawning into a full pool is an error, not a panic; the slot is reusable afterwards.
+pub async fn spawn_into_full_pool_is_an_error() -> TestResult {
+    let first = ONE_SLOT
+        .spawn(this_context(), hold(20))
+        .map_err(|e| Failure::new(format_args!("first spawn: {}", e)))?;
+    match ONE_SLOT.spawn(this_context(), hold(0)) {
+        Err(e @ SpawnError::PoolFull) => crate::println!("spawn into full pool: {}", e),
+        Err(e) => return Err(Failure::new(format_args!("wrong error: {}", e))),
+        Ok(_) => {
+            return Err(Failure::new(format_args!(
+                "second spawn into a 1-slot pool succeeded"
+            )))
+        }
+    }
+    bounded("the first task", first).await?;
+    let again = ONE_SLOT
+        .spawn(this_context(), hold(0))
+        .map_err(|e| Failure::new(format_args!("spawn after the slot freed: {}", e)))?;
+    bounded("the reused slot", again).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+
+static CAPTURED: Mutex<RefCell<Option<Waker>>> = Mutex::new(RefCell::new(None));
+static RELEASE: Signal = Signal::new();
+
+async fn capture_waker(then_wait: bool) {
+    poll_fn(|cx| {
+        critical_section::with(|cs| *CAPTURED.borrow_ref_mut(cs) = Some(cx.waker().clone()));
+        Poll::Ready(())
+    })
+    .await;
+    if then_wait {
+        RELEASE.wait().await;
+    }
+}
+task_pool!(static CAPTURER: capture_waker, 1);
+
+fn take_captured() -> Option<Waker> {
+    critical_section::with(|cs| CAPTURED.borrow_ref_mut(cs).take())
+}
+
+/// Waking a task that has finished does nothing.
+pub async fn wake_of_finished_task_is_a_noop() -> TestResult {
+    let h = CAPTURER
+        .spawn(this_context(), capture_waker(false))
+        .map_err(|e| Failure::new(format_args!("spawn: {}", e)))?;
+    bounded("the capturing task", h).await?;
+    let waker = take_captured().ok_or_else(|| Failure::new(format_args!("no waker captured")))?;
+    let polled_before = this_context().stats().tasks_polled;
+    let r = co_schedule(&waker);
+    ensure!(
+        r == Err(ScheduleError::NotRunnable),
+        "co_schedule of a finished task: {:?}",
+        r
+    );
+    waker.wake();
+    sleep(ms(1)).await;
+    // Only this test task itself may have been polled again (once, after the sleep).
+    let polled = this_context().stats().tasks_polled - polled_before;
+    ensure!(
+        polled <= 2,
+        "{} task polls after waking a finished task",
+        polled
+    );
+    Ok(())
+}
+
+/// co_schedule (aio_co_schedule) reports a task that is already scheduled.
+pub async fn double_schedule_is_detected() -> TestResult {
+    let h = CAPTURER
+        .spawn(this_context(), capture_waker(true))
+        .map_err(|e| Failure::new(format_args!("spawn: {}", e)))?;
+    // Let it run up to its wait.
+    sleep(ms(1)).await;
+    let waker = take_captured().ok_or_else(|| Failure::new(format_args!("no waker captured")))?;
+    let first = co_schedule(&waker);
+    let second = co_schedule(&waker);
+    RELEASE.raise();
+    bounded("the waiting task", h).await?;
+    ensure!(
+        first.is_ok() && second == Err(ScheduleError::AlreadyScheduled),
+        "co_schedule returned {:?} then {:?}",
+        first,
+        second
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// Sending the wake SGI to a core that is not online is an error.
+pub async fn sgi_to_offline_core_is_an_error() -> TestResult {
+    let offline = crate::smp::possible_count();
+    let r = crate::irq::send_wake(offline);
+    ensure!(
+        r == Err(crate::irq::SgiError::Offline(offline)),
+        "send to core {}: {:?}",
+        offline,
+        r
+    );
+    Ok(())
+}
+
+/// An interrupt nobody registered is counted, disabled and otherwise ignored.
+pub async fn unregistered_irq_is_counted_and_harmless() -> TestResult {
+    const NOBODYS: u32 = crate::irq::SOFT_IRQ + 1;
+    let (_, before) = crate::irq::counts();
+    crate::irq::gic_cpu().enable(NOBODYS, hal::gic::DEFAULT_PRIORITY);
+    crate::irq::gic_cpu().set_pending(NOBODYS);
+    sleep(ms(2)).await;
+    let (_, after) = crate::irq::counts();
+    ensure!(
+        after == before + 1,
+        "unregistered count went {} -> {}",
+        before,
+        after
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+
+fn where_am_i(_: u64) -> u64 {
+    this_core() as u64
+}
+
+static WORKERS: spin::Once<heapless::Vec<&'static Context, 16>> = spin::Once::new();
+static POOL: spin::Once<WorkerPool<u64, u64, 4>> = spin::Once::new();
+
+/// A worker job runs on a worker core; its completion wakes the submitter on its own core.
+pub async fn worker_completion_returns_to_submitter() -> TestResult {
+    let n = cores_online();
+    let pool = POOL.call_once(|| {
+        WorkerPool::new(WORKERS.call_once(|| {
+            (1..n.max(2))
+                .map(|c| context(c.min(n - 1)).expect("online"))
+                .collect()
+        }))
+    });
+    for _ in 0..4 {
+        let f = pool
+            .submit(this_context(), where_am_i, 0)
+            .map_err(|e| Failure::new(format_args!("submit: {}", e)))?;
+        let worker = bounded("the job", f).await? as usize;
+        ensure!(
+            this_core() == 0,
+            "completion resumed on core {}",
+            this_core()
+        );
+        ensure!(
+            n == 1 || worker != 0,
+            "job ran on core {} with {} cores",
+            worker,
+            n
+        );
+    }
+    Ok(())
+}
+
+/// Over the run so far, the handshake both skipped notifies (owner awake) and kicked
+/// (owner about to sleep).
+pub async fn skipped_notifies_and_kicks_both_happen() -> TestResult {
+    let (mut kicks, mut skipped) = (0, 0);
+    for core in 0..cores_online() {
+        let s = crate::runtime::context(core).stats();
+        kicks += s.kicks;
+        skipped += s.notifies_skipped;
+    }
+    ensure!(
+        kicks > 0 && skipped > 0,
+        "kicks {}, skipped {}",
+        kicks,
+        skipped
+    );
+    Ok(())
+}
