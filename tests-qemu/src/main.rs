@@ -4,6 +4,7 @@
 
 mod dtb;
 mod dtb_check;
+mod kvm;
 mod qemu;
 mod setup;
 mod suite;
@@ -25,6 +26,8 @@ commands:
   boot ELF [OPTIONS]      boot ELF in QEMU (the cargo runner uses this)
   test [TEST OPTIONS]     the whole suite; ends with `N passed, M failed`
   dtb-check FILE.dtb      check a device tree against what aiolos supports
+  kvm [OPTIONS]           boot the kernel under real KVM, nested in an arm64 Linux VM
+                          (downloads ~70 MB of arm64 packages once; `kvm --help`)
 
 boot options (run, boot):
 {}
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
         "boot" => cmd_boot(rest),
         "test" => suite::cmd(rest),
         "dtb-check" => dtb_check::run(rest),
+        "kvm" => kvm::run(rest),
         "help" | "--help" | "-h" => {
             println!("{}", usage());
             ExitCode::SUCCESS
