@@ -10,6 +10,7 @@ pub mod cpu;
 pub mod critical_section_impl;
 pub mod dtb;
 pub mod gic;
+pub mod mmio;
 pub mod psci;
 pub mod semihosting;
 pub mod timer;

@@ -28,7 +28,7 @@ pub mod v2;
 pub mod v3;
 
 use crate::cpu::Mpidr;
-use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
+use crate::mmio::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::{register_bitfields, register_structs};
 
 pub use v2::{GicV2, GicV2Cpu};

@@ -15,8 +15,8 @@ use super::{
     PPI_BASE, SPI_BASE,
 };
 use crate::cpu::{self, Mpidr};
+use crate::mmio::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::interfaces::{Readable, Writeable};
-use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::{register_bitfields, register_structs};
 
 register_bitfields! {u32,

@@ -16,8 +16,8 @@ use super::{
     PPI_BASE, SPI_BASE,
 };
 use crate::cpu::{self, Mpidr};
+use crate::mmio::{ReadOnly, ReadWrite};
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
-use tock_registers::registers::{ReadOnly, ReadWrite};
 use tock_registers::{register_bitfields, register_structs};
 
 /// Offset of the GICD_IROUTER block ([`GicdRouterRegisters`]) from the distributor base.

@@ -6,8 +6,8 @@
 //! The firmware (or QEMU) has enabled it and set the baud rate from the core clock: we never
 //! reprogram it (the rate would follow the VPU clock anyway).
 
+use crate::mmio::{ReadOnly, ReadWrite};
 use tock_registers::interfaces::{Readable, Writeable};
-use tock_registers::registers::{ReadOnly, ReadWrite};
 use tock_registers::{register_bitfields, register_structs};
 
 register_bitfields! {u32,

@@ -1,8 +1,8 @@
 //! ARM PrimeCell UART (PL011), as in QEMU `virt`, cloud-hypervisor and the Pi 4's UART0.
 //! Register names from the PL011 Technical Reference Manual (DDI 0183).
 
+use crate::mmio::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
-use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::{register_bitfields, register_structs};
 
 register_bitfields! {u32,

@@ -156,7 +156,11 @@ impl executor::EventNotifier for SgiNotifier {
         // `pending` (store-buffering: without both, the owner may WFI while we skip the SGI).
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence above.
-        if self.state.load(Ordering::Relaxed) == WFI && crate::smp::core_index() != self.core {
+        let asleep = self.state.load(Ordering::Relaxed) == WFI;
+        // Mutant (negative control for the stress test): never kick a sleeping core.
+        #[cfg(aiolos_mutant = "sgi_skip")]
+        let asleep = asleep && false;
+        if asleep && crate::smp::core_index() != self.core {
             if crate::irq::send_wake(self.core).is_ok() {
                 self.stats.sgis_sent.fetch_add(1, Ordering::Relaxed);
             }
@@ -201,6 +205,12 @@ impl executor::EventNotifier for SgiNotifier {
         // IRQs masked from arming the timer to the WFI: a timer or SGI interrupt that
         // arrives in between stays pending and makes WFI return at once, instead of being
         // handled (the timer handler disarms) before we sleep.
+        // Mutant: arm the timer with IRQs still unmasked (a timer that fires before the
+        // mask is handled -- and disarmed -- and the WFI below then sleeps past its deadline).
+        #[cfg(aiolos_mutant = "timer_arm_unmasked")]
+        if let Some(d) = deadline {
+            hal::timer::arm_at(d);
+        }
         let saved = hal::cpu::irq_mask_save();
         if let Some(d) = deadline {
             if hal::timer::counter() >= d {
@@ -208,10 +218,12 @@ impl executor::EventNotifier for SgiNotifier {
                 hal::cpu::irq_restore(saved);
                 return;
             }
+            #[cfg(not(aiolos_mutant = "timer_arm_unmasked"))]
             hal::timer::arm_at(d);
         }
         self.state.store(WFI, Ordering::Relaxed);
         // Full fence: pairs with the fence in `set` (see the module docs).
+        #[cfg(not(aiolos_mutant = "no_wfi_fence"))]
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence above.
         if self.pending.load(Ordering::Relaxed) == 0 {

@@ -164,9 +164,10 @@ pub async fn bh_cancel() -> TestResult {
 
 static WAKE_ORDER: AtomicU32 = AtomicU32::new(0);
 
-async fn timed(length_ms: u64) -> (u32, u64) {
-    let start = now();
-    sleep(ms(length_ms)).await;
+/// Sleep until `start + length_ms` (one `start` for all three, taken before spawning: a
+/// vCPU paused between the tasks' first polls must not reorder their deadlines).
+async fn timed(start: u64, length_ms: u64) -> (u32, u64) {
+    sleep_until(start + ms(length_ms)).await;
     let elapsed = now() - start;
     // Relaxed: a ticket counter on one core.
     (WAKE_ORDER.fetch_add(1, Ordering::Relaxed), elapsed)
@@ -179,7 +180,8 @@ pub async fn timer_order_and_accuracy() -> TestResult {
     for core in [0, last] {
         WAKE_ORDER.store(0, Ordering::Relaxed);
         let ctx = context(core).expect("online");
-        let spawn = |len| TIMED.spawn(ctx, timed(len));
+        let start = now();
+        let spawn = |len| TIMED.spawn(ctx, timed(start, len));
         let (h3, h1, h2) = match (spawn(30), spawn(10), spawn(20)) {
             (Ok(a), Ok(b), Ok(c)) => (a, b, c),
             _ => return Err(Failure::new(format_args!("spawn failed"))),

@@ -8,6 +8,7 @@
 
 mod cases;
 mod inject;
+mod stress;
 
 use crate::api::*;
 use crate::println;
@@ -35,13 +36,17 @@ pub(crate) use ensure;
 
 /// Whether the command line asks for tests or an injection.
 pub fn requested() -> bool {
-    has_bootarg("test") || bootarg("inject").is_some()
+    has_bootarg("test") || has_bootarg("stress") || bootarg("inject").is_some()
 }
 
 /// Start the tests (or the injection) from the application's entry.
 pub fn start() {
     if let Some(what) = bootarg("inject") {
         inject::start(what);
+        return;
+    }
+    if has_bootarg("stress") {
+        stress::start();
         return;
     }
     if RUNNER.spawn(this_context(), run_all()).is_err() {
