@@ -520,4 +520,67 @@ mod tests {
         assert_eq!(&w[off..off + 100], &[7u8; 100][..]);
         assert!(elf_with_blob(&e, &vec![0u8; 0x30_0000], VIRT_RAM_START).is_err());
     }
+
+    /// End-to-end: real QEMU dumps, real dtc as the oracle. Skipped (passes) without the tools.
+    #[test]
+    fn fixtures_against_qemu_and_dtc() {
+        if util::which(QEMU).is_none() || util::which("dtc").is_none() {
+            eprintln!("skipping: needs {QEMU} and dtc");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("aiolos-fixtures-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A stand-in kernel: one PT_LOAD at 0x40200000.
+        let mut e = vec![0u8; 64 + 56];
+        e[..4].copy_from_slice(b"\x7fELF");
+        e[4] = 2;
+        e[5] = 1;
+        e[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        e[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        e[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+        e[64..68].copy_from_slice(&1u32.to_le_bytes());
+        e[64 + 0x18..64 + 0x20].copy_from_slice(&0x4020_0000u64.to_le_bytes());
+        e[64 + 0x28..64 + 0x30].copy_from_slice(&0x1000u64.to_le_bytes());
+        let kernel = dir.join("kernel.elf");
+        std::fs::write(&kernel, &e).unwrap();
+        let cfg = BootConfig::default();
+        let dtc_err = |f: &Path| {
+            let out = Command::new("dtc")
+                .args(["-q", "-I", "dtb", "-O", "dts"])
+                .arg(f)
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "dtc accepted {}", f.display());
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        };
+        let sub = |n: &str| dir.join(n);
+
+        prepare(DtbFixture::ZerosInRam, &cfg, &kernel, &sub("zeros")).unwrap();
+        assert_eq!(
+            std::fs::read(sub("zeros/blob.dtb")).unwrap(),
+            vec![0u8; 4096]
+        );
+        prepare(DtbFixture::TruncatedInRam, &cfg, &kernel, &sub("trunc")).unwrap();
+        assert!(dtc_err(&sub("trunc/blob.dtb")).contains("exceeds total size"));
+        prepare(DtbFixture::CorruptInRam, &cfg, &kernel, &sub("corrupt")).unwrap();
+        assert!(dtc_err(&sub("corrupt/blob.dtb")).contains("0badf00d"));
+        for (fx, name, want) in [
+            (
+                DtbFixture::UnknownIntc,
+                "intc",
+                "compatible = \"acme,foo-intc\";",
+            ),
+            (
+                DtbFixture::UnknownConsole,
+                "console",
+                "compatible = \"acme,uart\";",
+            ),
+            (DtbFixture::BogusCpuReg, "cpu", "reg = <0xff00>;"),
+        ] {
+            let p = prepare(fx, &cfg, &kernel, &sub(name)).unwrap();
+            let dts = decompile(&p.dtb.unwrap()).unwrap();
+            assert!(dts.contains(want), "{name}: no `{want}`");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

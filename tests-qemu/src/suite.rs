@@ -280,6 +280,8 @@ struct Options {
     timeout: Duration,
     /// Boot this ELF instead of building the kernel.
     kernel: Option<PathBuf>,
+    /// Print the selected checks and boots, run nothing.
+    list: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -289,6 +291,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         jobs: 3,
         timeout: Duration::from_secs(60),
         kernel: None,
+        list: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -305,6 +308,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         match k {
             "--" => {}
             "--quick" => o.quick = true,
+            "--list" => o.list = true,
             "--kernel" => o.kernel = Some(PathBuf::from(val()?)),
             "--filter" => o.filters.push(val()?),
             "--jobs" | "-j" => o.jobs = val()?.parse().map_err(|_| "--jobs: not a number")?,
@@ -324,7 +328,8 @@ pub const HELP: &str = "\
   --filter SUBSTR     only checks/boots whose name contains SUBSTR (repeatable: any matches)
   --jobs N            parallel QEMU boots (default 3)
   --timeout SECS      per-boot timeout (default 60)
-  --kernel PATH       boot this ELF instead of building the kernel (no build-kernel step)";
+  --kernel PATH       boot this ELF instead of building the kernel (no build-kernel step)
+  --list              print the names of the selected checks and boots, run nothing";
 
 impl Options {
     fn selected(&self, name: &str) -> bool {
@@ -673,6 +678,22 @@ pub fn cmd(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if o.list {
+        for s in STEPS.iter().filter(|s| o.selected(s.name)) {
+            println!("{}", s.name);
+        }
+        let mut jobs = matrix_jobs(o.quick);
+        jobs.extend(case_jobs().unwrap_or_default());
+        for j in jobs.iter().filter(|j| o.selected(&j.name)) {
+            let extra = j
+                .cfg
+                .bootargs()
+                .map(|b| format!(" (bootargs: {b})"))
+                .unwrap_or_default();
+            println!("{}{extra}", j.name);
+        }
+        return ExitCode::SUCCESS;
+    }
     if let Err(e) = setup::ensure(setup::Need::All, false) {
         eprintln!("test: setup failed: {e}");
         println!("0 passed, 1 failed");
