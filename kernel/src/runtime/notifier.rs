@@ -205,20 +205,25 @@ impl executor::EventNotifier for SgiNotifier {
         // IRQs masked from arming the timer to the WFI: a timer or SGI interrupt that
         // arrives in between stays pending and makes WFI return at once, instead of being
         // handled (the timer handler disarms) before we sleep.
-        // Mutant: arm the timer with IRQs still unmasked (a timer that fires before the
-        // mask is handled -- and disarmed -- and the WFI below then sleeps past its deadline).
+        // Mutant: check the deadline and arm the timer with IRQs still unmasked. A timer
+        // interrupt taken between the arm and the mask is handled (and disarmed) before the
+        // WFI, which then sleeps past the deadline with nothing left to wake it.
         #[cfg(aiolos_mutant = "timer_arm_unmasked")]
         if let Some(d) = deadline {
+            if hal::timer::counter() >= d {
+                self.state.store(RUNNING, Ordering::Relaxed);
+                return;
+            }
             hal::timer::arm_at(d);
         }
         let saved = hal::cpu::irq_mask_save();
+        #[cfg(not(aiolos_mutant = "timer_arm_unmasked"))]
         if let Some(d) = deadline {
             if hal::timer::counter() >= d {
                 self.state.store(RUNNING, Ordering::Relaxed);
                 hal::cpu::irq_restore(saved);
                 return;
             }
-            #[cfg(not(aiolos_mutant = "timer_arm_unmasked"))]
             hal::timer::arm_at(d);
         }
         self.state.store(WFI, Ordering::Relaxed);
