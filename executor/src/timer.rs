@@ -73,24 +73,34 @@ impl TimerTable {
 
     /// Wakes the tasks whose deadline passed; returns whether any did.
     pub(crate) fn fire(&self, ctx: &'static Context) -> bool {
+        // Collect the expired slots first and wake them in deadline order, so that timers
+        // that expire in the same pass (the owner was busy or asleep past several deadlines)
+        // still run in the order of their deadlines, not of their slots.
+        let mut expired = [(0u64, 0usize); TIMER_SLOTS];
+        let mut n = 0;
         let mut now = None;
-        let mut fired = false;
-        for s in &self.slots {
+        for (i, s) in self.slots.iter().enumerate() {
             let d = s.deadline.load(Relaxed);
             if d == DISARMED {
                 continue;
             }
             let now = *now.get_or_insert_with(|| ctx.now());
             if d <= now {
-                s.deadline.store(DISARMED, Relaxed);
-                if let Some(t) = s.task.load() {
-                    t.wake();
-                }
-                Stats::inc(&ctx.stats.timers_fired);
-                fired = true;
+                expired[n] = (d, i);
+                n += 1;
             }
         }
-        fired
+        let expired = &mut expired[..n];
+        expired.sort_unstable();
+        for &(_, i) in expired.iter() {
+            let s = &self.slots[i];
+            s.deadline.store(DISARMED, Relaxed);
+            if let Some(t) = s.task.load() {
+                t.wake();
+            }
+            Stats::inc(&ctx.stats.timers_fired);
+        }
+        n > 0
     }
 }
 

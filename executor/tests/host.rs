@@ -360,6 +360,29 @@ fn with_timeout_elapses_and_completes() {
     assert_eq!(h.try_take(), Some((Err(Elapsed), Ok(5))));
 }
 
+#[test]
+fn timers_expiring_in_one_pass_fire_in_deadline_order() {
+    static ORDER: AtomicU32 = AtomicU32::new(0);
+    async fn nap(until: u64) -> u32 {
+        sleep_until(until).await;
+        ORDER.fetch_add(1, SeqCst)
+    }
+    executor::task_pool!(static NAPS: nap, 3);
+    let ctx = context(0);
+    let t0 = CLOCK.now();
+    // Spawned (and so given timer slots) in reverse deadline order.
+    let mut late = NAPS.spawn(ctx, nap(t0 + 30_000_000)).unwrap();
+    let mut mid = NAPS.spawn(ctx, nap(t0 + 20_000_000)).unwrap();
+    let mut early = NAPS.spawn(ctx, nap(t0 + 10_000_000)).unwrap();
+    ctx.poll(false); // each task arms its timer
+    std::thread::sleep(std::time::Duration::from_millis(40)); // all three expire meanwhile
+    while !(late.is_finished() && mid.is_finished() && early.is_finished()) {
+        ctx.poll(false);
+    }
+    let order = (early.try_take(), mid.try_take(), late.try_take());
+    assert_eq!(order, (Some(0), Some(1), Some(2)));
+}
+
 // ---------------------------------------------------------------- worker pool
 
 fn fib(n: u64) -> u64 {

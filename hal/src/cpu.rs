@@ -347,6 +347,8 @@ pub fn wfe_unless_changed(word: &AtomicU32, old: u32) -> u32 {
     }
     #[cfg(not(target_arch = "aarch64"))]
     {
+        // No monitor to arm on the host: just look.
+        let _ = old;
         // Acquire: pairs with the writer's Release store of the new value.
         word.load(core::sync::atomic::Ordering::Acquire)
     }

@@ -111,13 +111,15 @@ fn juno_two_clusters() {
 }
 
 #[test]
-fn fvp_base_revc_has_no_console() {
+fn fvp_base_revc_without_stdout_path_uses_its_first_uart() {
     let Some(b) = common::shared_dtb("fvp-base-revc.dtb") else {
         return;
     };
     let p = Platform::parse(&b).unwrap();
     assert_eq!(p.cpus.as_ref().unwrap().list.len(), 8);
-    assert_eq!(p.console, Ok(None));
-    assert!(common::report(&b).contains("\nconsole: none\n"));
-    assert_eq!(bootability(&p), Err(NotBootable::NoConsole));
+    let console = p.console.unwrap().unwrap();
+    assert_eq!(console.path, hal::dtb::FIRST_UART);
+    assert_eq!(console.node, "serial@90000");
+    assert_eq!(console.kind, UartKind::Pl011);
+    assert_eq!(console.base, 0x1c09_0000);
 }

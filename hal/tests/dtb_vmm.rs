@@ -25,6 +25,7 @@ fn firecracker() {
         }
     );
     assert_eq!((c.base, c.interrupt), (0x4000_2000, Interrupt::Intid(32)));
+    assert_eq!(c.path, hal::dtb::FIRST_UART);
     assert!(matches!(p.gic.as_ref().unwrap().kind, GicKind::V3 { .. }));
     assert_eq!(p.psci.unwrap().unwrap().conduit, Conduit::Hvc);
     assert_eq!(p.bootargs, Some("console=ttyS0 reboot=k panic=1"));

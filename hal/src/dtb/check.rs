@@ -19,7 +19,7 @@ pub enum NotBootable<'a> {
     },
     /// No RAM range of non-zero size.
     NoRam { zero_sized: usize },
-    /// No `/chosen/stdout-path`: the kernel does not guess a console.
+    /// No `/chosen/stdout-path` and no UART we have a driver for.
     NoConsole,
     /// The console is a UART we have no driver for.
     ConsoleWithoutDriver { node: &'a str, compatible: &'a str },
@@ -59,7 +59,7 @@ impl fmt::Display for NotBootable<'_> {
                 f,
                 "no RAM range: {zero_sized} memory range(s) have size 0 (firmware fills them in)"
             ),
-            Self::NoConsole => write!(f, "no console: /chosen has no stdout-path"),
+            Self::NoConsole => write!(f, "no console: no stdout-path and no UART with a driver"),
             Self::ConsoleWithoutDriver { node, compatible } => {
                 write!(f, "console {node} is \"{compatible}\": no driver for it")
             }

@@ -97,7 +97,10 @@ impl fmt::Display for DtbError<'_> {
                 f,
                 "unsupported version {version} (last compatible {last_comp_version}); need 16 or 17"
             ),
-            Self::BadHeaderField(name) => write!(f, "header field {name} points outside the blob"),
+            Self::BadHeaderField(name) => write!(
+                f,
+                "header field {name} points outside the blob (truncated or corrupt)"
+            ),
             Self::StructureOverflow { offset } => {
                 write!(f, "structure block overflow at offset {offset:#x}")
             }

@@ -52,7 +52,7 @@ pub use check::{bootability, CpuProblem, NotBootable, Report};
 pub use error::DtbError;
 pub use platform::{
     Conduit, Console, Cpu, Cpus, EnableMethod, Gic, GicKind, Interrupt, Memory, Platform, Psci,
-    PsciVersion, Region, Regions, Timer, UartKind,
+    PsciVersion, Region, Regions, Timer, UartKind, FIRST_UART,
 };
 
 /// Largest DTB we accept (`totalsize`). QEMU's are 1 MiB (padded); board DTBs < 100 KiB.

@@ -79,12 +79,15 @@ pub enum UartKind<'a> {
     Unknown(&'a str),
 }
 
-/// The console named by `/chosen/stdout-path`.
+/// The console: the node `/chosen/stdout-path` names or, without one, the first enabled UART
+/// we have a driver for, in tree order (Firecracker and crosvm give no stdout-path; Linux
+/// would use that UART as ttyS0/ttyAMA0 too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Console<'a> {
     /// The node's name (e.g. `serial@7e215040`).
     pub node: &'a str,
-    /// What stdout-path said, without options (an alias or a path).
+    /// What stdout-path said, without options (an alias or a path); [`FIRST_UART`] when
+    /// there was no stdout-path.
     pub path: &'a str,
     /// The options after `:` (e.g. `115200n8`).
     pub options: Option<&'a str>,
@@ -197,7 +200,7 @@ pub struct Platform<'a> {
     pub compatible: Option<&'a str>,
     pub bootargs: Option<&'a str>,
     pub memory: Result<Memory, DtbError<'a>>,
-    /// `Ok(None)`: no stdout-path (we do not guess a console).
+    /// `Ok(None)`: no stdout-path and no UART we have a driver for.
     pub console: Result<Option<Console<'a>>, DtbError<'a>>,
     pub gic: Result<Gic<'a>, DtbError<'a>>,
     /// `Ok(None)`: no `/psci` node.
@@ -345,16 +348,38 @@ fn uart_kind<'a>(node: &Node<'a>) -> Result<(&'a str, UartKind<'a>), DtbError<'a
     Ok((c, UartKind::Unknown(c)))
 }
 
+/// [`Console::path`] of a console found without `stdout-path`.
+pub const FIRST_UART: &str = "(no stdout-path: first UART)";
+
+/// The first node, in tree order, that is not disabled and is a UART we have a driver for.
+fn first_uart<'a>(fdt: &Fdt<'a>) -> Result<Option<Node<'a>>, DtbError<'a>> {
+    for n in fdt.nodes() {
+        let (n, _) = n?;
+        if n.prop("reg")?.is_none() || matches!(n.str_prop("status")?, Some("disabled" | "fail")) {
+            continue;
+        }
+        if !matches!(uart_kind(&n)?.1, UartKind::Unknown(_)) {
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
+}
+
 fn find_console<'a>(
     fdt: &Fdt<'a>,
     chosen: Option<Node<'a>>,
     gic_phandle: Option<u32>,
 ) -> Result<Option<Console<'a>>, DtbError<'a>> {
-    let Some(chosen) = chosen else {
-        return Ok(None);
+    let named = match &chosen {
+        Some(chosen) => resolve_stdout(fdt, chosen)?,
+        None => None,
     };
-    let Some((path, options, node)) = resolve_stdout(fdt, &chosen)? else {
-        return Ok(None);
+    let (path, options, node) = match named {
+        Some(target) => target,
+        None => match first_uart(fdt)? {
+            Some(node) => (FIRST_UART, None, node),
+            None => return Ok(None),
+        },
     };
     let (compatible, kind) = uart_kind(&node)?;
     let (base, size) = fdt.reg_translated(&node, 0)?;
@@ -366,7 +391,9 @@ fn find_console<'a>(
         kind,
         base,
         size,
-        interrupt: interrupt(fdt, &node, 0, gic_phandle)?,
+        // Output needs no interrupt; a specifier we cannot resolve (e.g. through an
+        // `interrupt-map`, as on FVP's motherboard bus) only costs console input.
+        interrupt: interrupt(fdt, &node, 0, gic_phandle).unwrap_or(Interrupt::None),
     }))
 }
 

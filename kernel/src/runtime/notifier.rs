@@ -160,10 +160,11 @@ impl executor::EventNotifier for SgiNotifier {
         // Mutant (negative control for the stress test): never kick a sleeping core.
         #[cfg(aiolos_mutant = "sgi_skip")]
         let asleep = asleep && false;
-        if asleep && crate::smp::core_index() != self.core {
-            if crate::irq::send_wake(self.core).is_ok() {
-                self.stats.sgis_sent.fetch_add(1, Ordering::Relaxed);
-            }
+        if asleep
+            && crate::smp::core_index() != self.core
+            && crate::irq::send_wake(self.core).is_ok()
+        {
+            self.stats.sgis_sent.fetch_add(1, Ordering::Relaxed);
         }
         let dt = hal::timer::counter() - t0;
         self.stats.set_ticks_max.fetch_max(dt, Ordering::Relaxed);

@@ -400,19 +400,19 @@ pub async fn worker_completion_returns_to_submitter() -> TestResult {
 }
 
 /// Over the run so far, the handshake both skipped notifies (owner awake) and kicked
-/// (owner about to sleep).
+/// (owner about to sleep). On one core every notify comes from the owner itself or from an
+/// interrupt that already woke it, so only skips are possible there.
 pub async fn skipped_notifies_and_kicks_both_happen() -> TestResult {
-    let (mut kicks, mut skipped) = (0, 0);
+    let (mut kicks, mut skipped, mut sgis) = (0, 0, 0);
     for core in 0..cores_online() {
         let s = crate::runtime::context(core).stats();
         kicks += s.kicks;
         skipped += s.notifies_skipped;
+        sgis += crate::runtime::notifier(core).snapshot().sgis_sent;
     }
-    ensure!(
-        kicks > 0 && skipped > 0,
-        "kicks {}, skipped {}",
-        kicks,
-        skipped
-    );
+    ensure!(skipped > 0, "no notify was skipped");
+    if cores_online() > 1 {
+        ensure!(kicks > 0 && sgis > 0, "kicks {}, SGIs {}", kicks, sgis);
+    }
     Ok(())
 }

@@ -8,6 +8,28 @@ async fn panic_here() {
 }
 task_pool!(static PANICKER: panic_here, 1);
 
+async fn hold() {
+    sleep(ms(10)).await;
+}
+task_pool!(static TINY: hold, 1);
+
+/// A full task pool is an error the application sees, not a panic or corruption: spawn
+/// into a 1-slot pool twice, report, and end normally.
+async fn pool_full() {
+    let first = TINY.spawn(this_context(), hold());
+    let second = TINY.spawn(this_context(), hold());
+    match (first, second) {
+        (Ok(h), Err(e)) => {
+            println!("inject pool-full: second spawn failed as it must: {}", e);
+            h.await;
+            exit_ok()
+        }
+        (_, Ok(_)) => exit_fail(format_args!("spawn into a full pool succeeded")),
+        (Err(e), _) => exit_fail(format_args!("first spawn failed: {}", e)),
+    }
+}
+task_pool!(static POOL_FULL: pool_full, 1);
+
 pub fn start(what: &str) {
     println!("inject: {}", what);
     match what {
@@ -18,6 +40,11 @@ pub fn start(what: &str) {
                 .is_err()
             {
                 exit_fail(format_args!("cannot spawn the panicking task"));
+            }
+        }
+        "pool-full" => {
+            if POOL_FULL.spawn(this_context(), pool_full()).is_err() {
+                exit_fail(format_args!("cannot spawn the pool-full task"));
             }
         }
         "fault" => {
