@@ -45,6 +45,10 @@ pub struct Case {
     pub exit_contains: &'static [&'static str],
     /// Case-insensitive substrings of the whole log.
     pub log_contains: &'static [&'static str],
+    /// Boot a kernel built with `--cfg aiolos_mutant="NAME"` (a negative control). A mutant
+    /// case passes when the kernel fails *or hangs* (the boot timeout): either means the
+    /// check caught the injected bug.
+    pub mutant: Option<&'static str>,
 }
 
 pub const CASES: &[Case] = &[
@@ -57,6 +61,7 @@ pub const CASES: &[Case] = &[
         cpus_online: None,
         exit_contains: &[],
         log_contains: &["no device tree"],
+        mutant: None,
     },
     Case {
         name: "bad-dtb-truncated",
@@ -67,6 +72,7 @@ pub const CASES: &[Case] = &[
         cpus_online: None,
         exit_contains: &[],
         log_contains: &["truncated"],
+        mutant: None,
     },
     Case {
         name: "bad-dtb-corrupt",
@@ -77,6 +83,7 @@ pub const CASES: &[Case] = &[
         cpus_online: None,
         exit_contains: &[],
         log_contains: &["device tree"],
+        mutant: None,
     },
     Case {
         name: "bad-dtb-unknown-intc",
@@ -87,6 +94,7 @@ pub const CASES: &[Case] = &[
         cpus_online: None,
         exit_contains: &[],
         log_contains: &["interrupt controller"],
+        mutant: None,
     },
     Case {
         name: "bad-dtb-unknown-console",
@@ -97,6 +105,7 @@ pub const CASES: &[Case] = &[
         cpus_online: None,
         exit_contains: &[],
         log_contains: &["console"],
+        mutant: None,
     },
     Case {
         // Expected success: cpu@3's MPIDR is 0xff00, CPU_ON fails, the rest carry on.
@@ -108,6 +117,7 @@ pub const CASES: &[Case] = &[
         cpus_online: Some((3, 4)),
         exit_contains: &[],
         log_contains: &["0xff00"],
+        mutant: None,
     },
     Case {
         name: "inject-panic-secondary",
@@ -118,6 +128,7 @@ pub const CASES: &[Case] = &[
         cpus_online: None,
         exit_contains: &["panic"],
         log_contains: &["panicked"],
+        mutant: None,
     },
     Case {
         name: "inject-fault",
@@ -128,6 +139,7 @@ pub const CASES: &[Case] = &[
         cpus_online: None,
         exit_contains: &[],
         log_contains: &["Data Abort", "FAR"],
+        mutant: None,
     },
     Case {
         name: "inject-pool-full",
@@ -138,6 +150,54 @@ pub const CASES: &[Case] = &[
         cpus_online: None,
         exit_contains: &[],
         log_contains: &["pool full"],
+        mutant: None,
+    },
+    // The wake-path stress (token ring across all cores, then short sleeps alone on each
+    // core, with a watchdog) on the real kernel: must pass ...
+    Case {
+        name: "stress-gic3-smp4",
+        fixture: DtbFixture::None,
+        options: "--gic 3 --smp 4",
+        bootargs: "stress",
+        verdict: Verdict::Ok,
+        cpus_online: Some((4, 4)),
+        exit_contains: &[],
+        log_contains: &["stress: "],
+        mutant: None,
+    },
+    Case {
+        name: "stress-gic2-el2-smp8",
+        fixture: DtbFixture::None,
+        options: "--gic 2 --el 2 --smp 8",
+        bootargs: "stress",
+        verdict: Verdict::Ok,
+        cpus_online: Some((8, 8)),
+        exit_contains: &[],
+        log_contains: &["stress: "],
+        mutant: None,
+    },
+    // ... and must catch each kernel mutant (kernel/src/runtime/notifier.rs).
+    Case {
+        name: "mutant-sgi-skip",
+        fixture: DtbFixture::None,
+        options: "--gic 3 --smp 4",
+        bootargs: "stress",
+        verdict: Verdict::Fail,
+        cpus_online: None,
+        exit_contains: &["lost wakeup"],
+        log_contains: &[],
+        mutant: Some("sgi_skip"),
+    },
+    Case {
+        name: "mutant-timer-arm-unmasked",
+        fixture: DtbFixture::None,
+        options: "--gic 2 --smp 4",
+        bootargs: "stress",
+        verdict: Verdict::Fail,
+        cpus_online: None,
+        exit_contains: &["lost wakeup"],
+        log_contains: &[],
+        mutant: Some("timer_arm_unmasked"),
     },
 ];
 
@@ -343,6 +403,8 @@ struct BootJob {
     cfg: BootConfig,
     fixture: DtbFixture,
     expect: Expect,
+    /// A mutant kernel to boot instead of the suite's kernel; a hang also counts as caught.
+    mutant: Option<&'static str>,
 }
 
 struct BootResult {
@@ -380,6 +442,7 @@ fn matrix_jobs(quick: bool) -> Vec<BootJob> {
                             cfg,
                             fixture: DtbFixture::None,
                             expect: Expect::ok(smp),
+                            mutant: None,
                         });
                     }
                 }
@@ -408,6 +471,7 @@ fn case_jobs() -> Result<Vec<BootJob>, String> {
                     exit_contains: c.exit_contains.iter().map(|s| s.to_string()).collect(),
                     log_contains: c.log_contains.iter().map(|s| s.to_string()).collect(),
                 },
+                mutant: c.mutant,
             })
         })
         .collect()
@@ -431,7 +495,11 @@ fn run_boot(job: &BootJob, kernel: &Path, timeout: Duration) -> BootResult {
     if prepared.dtb.is_some() {
         cfg.dtb = prepared.dtb;
     }
-    let elf = prepared.kernel.unwrap_or_else(|| kernel.to_path_buf());
+    let base = match job.mutant {
+        Some(m) => mutant_elf(m),
+        None => kernel.to_path_buf(),
+    };
+    let elf = prepared.kernel.unwrap_or(base);
     let mut cmd = cfg.command(&elf, true);
     let cmdline = util::display_command(&cmd);
     let cap = match util::run_captured(&mut cmd, timeout) {
@@ -444,7 +512,11 @@ fn run_boot(job: &BootJob, kernel: &Path, timeout: Duration) -> BootResult {
     let log = cap.stdout.clone();
     let mut verdict = check_with_stderr(&log, &cap, &job.expect);
     if cap.timed_out {
-        verdict = Err(format!("timed out after {}s", timeout.as_secs()));
+        verdict = match job.mutant {
+            // A mutant that hangs the guest was caught just as well.
+            Some(_) => Ok(()),
+            None => Err(format!("timed out after {}s", timeout.as_secs())),
+        };
     }
     BootResult {
         name: job.name.clone(),
@@ -615,6 +687,113 @@ fn build_kernel(root: &Path) -> (bool, String) {
     }
 }
 
+/// A run under real (nested) KVM through `cargo xtask kvm` (tests-qemu/src/kvm.rs).
+struct KvmCheck {
+    name: &'static str,
+    /// Arguments to `kvm`; `{mutant:NAME}` is replaced by that mutant's ELF.
+    args: &'static [&'static str],
+}
+
+/// Under KVM trapped WFI really blocks, interrupts are injected at once and every GIC MMIO
+/// access exits to the VMM: the in-guest tests must pass there too, and the stress must
+/// still catch the timer-arming mutant.
+const KVM_CHECKS: &[KvmCheck] = &[
+    KvmCheck {
+        name: "kvm-test-smp4",
+        args: &["--smp", "4", "--append", "test"],
+    },
+    KvmCheck {
+        name: "kvm-stress-smp4",
+        args: &["--smp", "4", "--append", "stress"],
+    },
+    KvmCheck {
+        name: "kvm-mutant-timer-arm-unmasked",
+        args: &[
+            "--kernel",
+            "{mutant:timer_arm_unmasked}",
+            "--smp",
+            "4",
+            "--append",
+            "stress",
+            "--mutant-expect-fail",
+        ],
+    },
+];
+
+enum KvmOutcome {
+    Pass(String),
+    Skipped(String),
+    Fail(String),
+}
+
+fn run_kvm_check(k: &KvmCheck) -> KvmOutcome {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return KvmOutcome::Fail(format!("cannot find the harness binary: {e}")),
+    };
+    let mut cmd = Command::new(exe);
+    cmd.arg("kvm").current_dir(util::workspace_root());
+    for a in k.args {
+        match a.strip_prefix("{mutant:").and_then(|m| m.strip_suffix('}')) {
+            Some(m) if !mutant_elf(m).exists() => {
+                return KvmOutcome::Fail(format!("mutant {m} was not built"))
+            }
+            Some(m) => cmd.arg(mutant_elf(m)),
+            None => cmd.arg(a),
+        };
+    }
+    println!("==> {}: {}", k.name, util::display_command(&cmd));
+    match util::run_captured(&mut cmd, Duration::from_secs(600)) {
+        Err(e) => KvmOutcome::Fail(format!("cannot run: {e}")),
+        Ok(c) if c.timed_out => KvmOutcome::Fail("timed out after 600s".into()),
+        Ok(c) if c.code == Some(i32::from(crate::kvm::EXIT_SETUP)) => {
+            KvmOutcome::Skipped("the nested-KVM packages could not be prepared".into())
+        }
+        Ok(c) if c.success() => KvmOutcome::Pass(format!("{:.1}s", c.elapsed.as_secs_f64())),
+        Ok(c) => KvmOutcome::Fail(format!(
+            "exit status {}\n{}",
+            c.code.unwrap_or(-1),
+            indent(&util::tail(&format!("{}{}", c.stdout, c.stderr), 60))
+        )),
+    }
+}
+
+/// Where the kernel built with `--cfg aiolos_mutant="NAME"` lands.
+fn mutant_elf(name: &str) -> PathBuf {
+    util::workspace_root()
+        .join("target/mutants")
+        .join(name)
+        .join("aarch64-unknown-none/release/kernel")
+}
+
+/// Build the kernel with one mutant enabled, in its own target directory. The cfg is added
+/// with `--config` so that it is appended to `.cargo/config.toml`'s rustflags (RUSTFLAGS
+/// would replace them, linker script included).
+fn build_mutant(root: &Path, name: &str) -> (bool, String) {
+    let mut cmd = Command::new("cargo");
+    cmd.args(["build", "--release", "-p", "kernel", "--config"])
+        .arg(format!(
+            "target.aarch64-unknown-none.rustflags=['--cfg','aiolos_mutant=\"{name}\"']"
+        ))
+        .env("CARGO_TARGET_DIR", root.join("target/mutants").join(name))
+        .current_dir(root);
+    println!("==> build-mutant-{name}: {}", util::display_command(&cmd));
+    match util::run_captured(&mut cmd, Duration::from_secs(900)) {
+        Ok(c) if c.success() && mutant_elf(name).exists() => {
+            (true, format!("{:.1}s", c.elapsed.as_secs_f64()))
+        }
+        Ok(c) => (
+            false,
+            format!(
+                "exit status {}\n{}",
+                c.code.unwrap_or(-1),
+                indent(&util::tail(&c.stderr, 60))
+            ),
+        ),
+        Err(e) => (false, format!("cannot run cargo: {e}")),
+    }
+}
+
 /// The per-configuration boot-time table: one row per matrix point, one column per bootargs.
 fn print_times(results: &[BootResult]) {
     println!("\nboot times (s):");
@@ -729,6 +908,19 @@ pub fn cmd(args: &[String]) -> ExitCode {
             None => build_kernel(&root),
         };
         tally.record("build-kernel", ok);
+        let mut mutants: Vec<&'static str> = jobs.iter().filter_map(|j| j.mutant).collect();
+        mutants.sort_unstable();
+        mutants.dedup();
+        for m in mutants {
+            let (built, detail) = build_mutant(&root, m);
+            tally.record(&format!("build-mutant-{m}"), built);
+            if built {
+                println!("    build-mutant-{m} ... ok ({detail})");
+            } else {
+                println!("    build-mutant-{m} ... FAILED: {}", detail.trim_end());
+                jobs.retain(|j| j.mutant != Some(m));
+            }
+        }
         if ok {
             println!("    build-kernel ... ok ({detail})");
             println!(
@@ -750,6 +942,26 @@ pub fn cmd(args: &[String]) -> ExitCode {
             println!("    build-kernel ... FAILED: {}", detail.trim_end());
             println!("    skipping {} boots: no kernel", jobs.len());
             tally.skipped += jobs.len();
+        }
+    }
+
+    for k in KVM_CHECKS.iter().filter(|k| o.selected(k.name)) {
+        if o.quick {
+            break;
+        }
+        match run_kvm_check(k) {
+            KvmOutcome::Pass(detail) => {
+                println!("    {} ... ok ({detail})", k.name);
+                tally.record(k.name, true);
+            }
+            KvmOutcome::Skipped(why) => {
+                println!("    {} ... skipped: {why}", k.name);
+                tally.skipped += 1;
+            }
+            KvmOutcome::Fail(why) => {
+                println!("    {} ... FAILED: {}", k.name, why.trim_end());
+                tally.record(k.name, false);
+            }
         }
     }
 
