@@ -2,11 +2,9 @@
 //!
 //! 1. x0 at entry (the Linux arm64 boot protocol, used by QEMU for `-kernel Image`,
 //!    Firecracker, cloud-hypervisor, crosvm, U-Boot).
-//! 2. `dtb=ADDR` on the semihosting command line, where semihosting exists (for bring-up
-//!    and for tests that hand the kernel a deliberately broken DTB; QEMU itself refuses to
-//!    load one with `-dtb`).
-//! 3. The start of the 1 GiB-aligned region holding the image: QEMU's ELF boot leaves x0 = 0
-//!    and puts the DTB at the start of RAM (0x4000_0000 on `virt`).
+//! 2. The start of the 1 GiB-aligned region holding the image: QEMU's ELF boot leaves x0 = 0
+//!    and puts the DTB at the start of RAM (0x4000_0000 on `virt`); so does its "firmware"
+//!    boot (no -kernel, image placed with `-device loader`).
 
 use core::fmt;
 use hal::dtb::DtbError;
@@ -43,37 +41,18 @@ impl fmt::Display for LocateError {
 }
 
 pub fn locate(x0: usize, image_base: usize) -> Result<&'static [u8], LocateError> {
-    let (addr, from) = if x0 != 0 {
-        (x0, "x0")
-    } else if let Some(addr) = semihosting_dtb_arg() {
-        (addr, "semihosting dtb=")
-    } else {
-        let probed = image_base & !(GIB - 1);
-        // SAFETY: the start of the RAM region we were loaded into is readable memory.
-        return unsafe { hal::dtb::dtb_slice_from_ptr(probed) }
-            .map_err(|err| LocateError::Missing { probed, err });
-    };
-    // SAFETY: the boot protocol (or the person at the semihosting console) names this as
-    // the DTB's address; the header is validated before anything beyond it is read.
-    unsafe { hal::dtb::dtb_slice_from_ptr(addr) }.map_err(|err| LocateError::Invalid {
-        addr,
-        from,
-        err,
-    })
-}
-
-fn semihosting_dtb_arg() -> Option<usize> {
-    let mut buf = [0u8; 256];
-    let cmdline = hal::semihosting::get_cmdline(&mut buf)?;
-    cmdline
-        .split(' ')
-        .find_map(|arg| arg.strip_prefix("dtb="))
-        .and_then(parse_addr)
-}
-
-fn parse_addr(s: &str) -> Option<usize> {
-    match s.strip_prefix("0x") {
-        Some(hex) => usize::from_str_radix(hex, 16).ok(),
-        None => s.parse().ok(),
+    if x0 != 0 {
+        // SAFETY: the boot protocol names x0 as the DTB's address; the header is validated
+        // before anything beyond it is read.
+        return unsafe { hal::dtb::dtb_slice_from_ptr(x0) }.map_err(|err| LocateError::Invalid {
+            addr: x0,
+            from: "x0",
+            err,
+        });
     }
+    let probed = image_base & !(GIB - 1);
+    // SAFETY: the start of the RAM region we were loaded into is readable memory; the header
+    // is validated before anything beyond it is read.
+    unsafe { hal::dtb::dtb_slice_from_ptr(probed) }
+        .map_err(|err| LocateError::Missing { probed, err })
 }
