@@ -4,6 +4,7 @@
 
 mod dtb;
 mod dtb_check;
+mod image;
 mod kvm;
 mod qemu;
 mod setup;
@@ -25,6 +26,8 @@ commands:
   run [--] [OPTIONS]      build the demo kernel (release) and boot it in QEMU
   boot ELF [OPTIONS]      boot ELF in QEMU (the cargo runner uses this)
   test [TEST OPTIONS]     the whole suite; ends with `N passed, M failed`
+  image                   build the release kernel and write the arm64 Linux Image beside
+                          it (target/aarch64-unknown-none/release/Image); prints its path last
   dtb-check FILE.dtb      check a device tree against what aiolos supports
   kvm [OPTIONS]           boot the kernel under real KVM, nested in an arm64 Linux VM
                           (downloads ~70 MB of arm64 packages once; `kvm --help`)
@@ -128,6 +131,7 @@ fn main() -> ExitCode {
         "run" => cmd_run(rest),
         "boot" => cmd_boot(rest),
         "test" => suite::cmd(rest),
+        "image" => image::cmd(rest),
         "dtb-check" => dtb_check::run(rest),
         "kvm" => kvm::run(rest),
         "help" | "--help" | "-h" => {

@@ -1,0 +1,360 @@
+//! `cargo xtask image`: the arm64 Linux Image beside the kernel ELF.
+//!
+//! The Image is the bytes of the ELF's single `PT_LOAD` segment, from its start up to its
+//! file size; the BSS and the stacks (memory size beyond the file size) are covered by the
+//! header's `image_size`, which a loader must leave free. The header itself is emitted by
+//! `kernel/src/boot/entry.S` (the first 64 bytes of `.text`); this module checks it.
+//! Layout (Documentation/arch/arm64/booting.rst), all little-endian:
+//!
+//! | offset | field        |
+//! |--------|--------------|
+//! | 0      | code0, code1 |
+//! | 8      | text_offset  |
+//! | 16     | image_size   |
+//! | 24     | flags        |
+//! | 56     | magic "ARM\x64" |
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use crate::util;
+
+const PT_LOAD: u32 = 1;
+/// The header's size (the Image is at least this long).
+pub const HEADER_LEN: usize = 64;
+pub const MAGIC: &[u8; 4] = b"ARM\x64";
+/// Flags the kernel must declare: bit 0 = 0 little-endian, bits 1-2 = 1 (4 KiB pages),
+/// bit 3 = 1 (may be placed anywhere in RAM).
+pub const FLAGS: u64 = 0xa;
+/// The kernel's base must be 2 MiB-aligned (its `.stacks` and the MMU's 2 MiB blocks assume it).
+pub const ALIGN: u64 = 2 << 20;
+
+/// One ELF64 program header (the fields we use).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Phdr {
+    pub p_type: u32,
+    pub flags: u32,
+    pub offset: u64,
+    pub vaddr: u64,
+    pub filesz: u64,
+    pub memsz: u64,
+}
+
+fn le16(b: &[u8], at: usize) -> Result<u16, String> {
+    b.get(at..at + 2)
+        .map(|s| u16::from_le_bytes([s[0], s[1]]))
+        .ok_or(format!("truncated at offset {at:#x}"))
+}
+
+fn le32(b: &[u8], at: usize) -> Result<u32, String> {
+    b.get(at..at + 4)
+        .map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
+        .ok_or(format!("truncated at offset {at:#x}"))
+}
+
+fn le64(b: &[u8], at: usize) -> Result<u64, String> {
+    b.get(at..at + 8)
+        .map(|s| u64::from_le_bytes(s.try_into().expect("8 bytes")))
+        .ok_or(format!("truncated at offset {at:#x}"))
+}
+
+/// The program headers of a little-endian ELF64 file.
+pub fn program_headers(elf: &[u8]) -> Result<Vec<Phdr>, String> {
+    if elf.len() < 64 || &elf[..4] != b"\x7fELF" {
+        return Err("not an ELF file".into());
+    }
+    if elf[4] != 2 || elf[5] != 1 {
+        return Err("not a little-endian ELF64 file".into());
+    }
+    let phoff = le64(elf, 0x20)? as usize;
+    let phentsize = le16(elf, 0x36)? as usize;
+    let phnum = le16(elf, 0x38)? as usize;
+    if phentsize < 56 {
+        return Err(format!("e_phentsize {phentsize} < 56"));
+    }
+    (0..phnum)
+        .map(|i| {
+            let at = phoff
+                .checked_add(i * phentsize)
+                .ok_or("program header offset overflows")?;
+            if at.checked_add(56).is_none_or(|end| end > elf.len()) {
+                return Err(format!("program header {i} is past the end of the file"));
+            }
+            Ok(Phdr {
+                p_type: le32(elf, at)?,
+                flags: le32(elf, at + 4)?,
+                offset: le64(elf, at + 8)?,
+                vaddr: le64(elf, at + 16)?,
+                filesz: le64(elf, at + 32)?,
+                memsz: le64(elf, at + 40)?,
+            })
+        })
+        .collect()
+}
+
+/// The one `PT_LOAD` segment (the linker script makes exactly one).
+pub fn load_segment(elf: &[u8]) -> Result<Phdr, String> {
+    let loads: Vec<Phdr> = program_headers(elf)?
+        .into_iter()
+        .filter(|p| p.p_type == PT_LOAD)
+        .collect();
+    match loads.as_slice() {
+        [one] => Ok(*one),
+        [] => Err("no PT_LOAD segment".into()),
+        more => Err(format!(
+            "{} PT_LOAD segments: an Image is a flat copy of exactly one (see linker/kernel.ld)",
+            more.len()
+        )),
+    }
+}
+
+/// The header fields of an arm64 Image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub text_offset: u64,
+    pub image_size: u64,
+    pub flags: u64,
+}
+
+/// Reads and validates the header of `image`, which must describe at least `mem_size` bytes
+/// (the segment's memory size, BSS and stacks included).
+pub fn check_header(image: &[u8], mem_size: u64) -> Result<Header, String> {
+    if image.len() < HEADER_LEN {
+        return Err(format!(
+            "{} bytes: shorter than the {HEADER_LEN}-byte header",
+            image.len()
+        ));
+    }
+    if &image[56..60] != MAGIC {
+        return Err(format!(
+            "no magic \"ARM\\x64\" at offset 56 (found {:02x?})",
+            &image[56..60]
+        ));
+    }
+    let h = Header {
+        text_offset: le64(image, 8)?,
+        image_size: le64(image, 16)?,
+        flags: le64(image, 24)?,
+    };
+    let file_size = image.len() as u64;
+    if h.image_size < file_size {
+        return Err(format!(
+            "image_size {:#x} < file size {file_size:#x}",
+            h.image_size
+        ));
+    }
+    if h.image_size < mem_size {
+        return Err(format!(
+            "image_size {:#x} < the segment's memory size {mem_size:#x} (BSS/stacks not covered)",
+            h.image_size
+        ));
+    }
+    if h.flags != FLAGS {
+        return Err(format!(
+            "flags {:#x}, expected {FLAGS:#x} (little-endian, 4 KiB pages, anywhere in RAM)",
+            h.flags
+        ));
+    }
+    // The kernel runs at (2 MiB-aligned base) + text_offset and needs that sum 2 MiB-aligned.
+    if !h.text_offset.is_multiple_of(ALIGN) {
+        return Err(format!(
+            "text_offset {:#x} is not a multiple of 2 MiB: the kernel needs a 2 MiB-aligned base",
+            h.text_offset
+        ));
+    }
+    Ok(h)
+}
+
+/// The Image for a kernel ELF: the load segment's file bytes, header checked.
+pub fn image_from_elf(elf: &[u8]) -> Result<(Vec<u8>, Header), String> {
+    let seg = load_segment(elf)?;
+    let start = seg.offset as usize;
+    let end = seg
+        .offset
+        .checked_add(seg.filesz)
+        .filter(|e| *e <= elf.len() as u64)
+        .ok_or(format!(
+            "PT_LOAD [{:#x}, +{:#x}) runs past the end of the file",
+            seg.offset, seg.filesz
+        ))? as usize;
+    if !seg.vaddr.is_multiple_of(ALIGN) {
+        return Err(format!("PT_LOAD at {:#x} is not 2 MiB-aligned", seg.vaddr));
+    }
+    let bytes = elf[start..end].to_vec();
+    let h = check_header(&bytes, seg.memsz)?;
+    Ok((bytes, h))
+}
+
+/// Writes the Image for `elf` to `out`.
+pub fn write_image(elf: &Path, out: &Path) -> Result<Header, String> {
+    let data = std::fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let (bytes, h) = image_from_elf(&data).map_err(|e| format!("{}: {e}", elf.display()))?;
+    std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(h)
+}
+
+/// Where `cargo xtask image` writes the Image: beside the release kernel ELF.
+pub fn image_path() -> PathBuf {
+    util::kernel_elf().with_file_name("Image")
+}
+
+/// `cargo xtask image`: build the release kernel, write and check the Image, print its path
+/// as the last line.
+pub fn cmd(args: &[String]) -> ExitCode {
+    if let Some(a) = args.iter().find(|a| *a != "--") {
+        eprintln!("image: unknown argument `{a}` (usage: cargo xtask image)");
+        return ExitCode::from(2);
+    }
+    let mut build = Command::new("cargo");
+    build
+        .args(["build", "--release", "-p", "kernel"])
+        .current_dir(util::workspace_root());
+    eprintln!("{}", util::display_command(&build));
+    match util::run_captured(&mut build, Duration::from_secs(900)) {
+        Ok(c) if c.success() => {}
+        Ok(c) => {
+            eprintln!("image: kernel build failed\n{}", util::tail(&c.stderr, 40));
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("image: cannot run cargo: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let elf = util::kernel_elf();
+    let out = image_path();
+    match write_image(&elf, &out) {
+        Ok(h) => {
+            let len = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "Image: {len} bytes, image_size {:#x}, text_offset {:#x}, flags {:#x}",
+                h.image_size, h.text_offset, h.flags
+            );
+            println!("{}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("image: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal ELF64 with the given program headers (type, offset, vaddr, filesz, memsz),
+    /// followed by `payload` at offset 0x1000.
+    fn elf(phdrs: &[(u32, u64, u64, u64, u64)], payload: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; 0x1000];
+        b[..4].copy_from_slice(b"\x7fELF");
+        b[4] = 2;
+        b[5] = 1;
+        b[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        b[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        b[0x38..0x3a].copy_from_slice(&(phdrs.len() as u16).to_le_bytes());
+        for (i, &(t, off, va, fs, ms)) in phdrs.iter().enumerate() {
+            let at = 64 + i * 56;
+            b[at..at + 4].copy_from_slice(&t.to_le_bytes());
+            b[at + 4..at + 8].copy_from_slice(&7u32.to_le_bytes());
+            b[at + 8..at + 16].copy_from_slice(&off.to_le_bytes());
+            b[at + 16..at + 24].copy_from_slice(&va.to_le_bytes());
+            b[at + 32..at + 40].copy_from_slice(&fs.to_le_bytes());
+            b[at + 40..at + 48].copy_from_slice(&ms.to_le_bytes());
+        }
+        b.extend_from_slice(payload);
+        b
+    }
+
+    fn header(text_offset: u64, image_size: u64, flags: u64, len: usize) -> Vec<u8> {
+        let mut h = vec![0u8; len];
+        h[8..16].copy_from_slice(&text_offset.to_le_bytes());
+        h[16..24].copy_from_slice(&image_size.to_le_bytes());
+        h[24..32].copy_from_slice(&flags.to_le_bytes());
+        h[56..60].copy_from_slice(MAGIC);
+        h
+    }
+
+    #[test]
+    fn image_is_the_load_segment() {
+        let payload = header(0, 0x10000, FLAGS, 0x200);
+        let e = elf(
+            &[
+                (1, 0x1000, 0x4020_0000, 0x200, 0x8000),
+                (2, 0x1100, 0, 0x10, 0x10),
+            ],
+            &payload,
+        );
+        let (img, h) = image_from_elf(&e).unwrap();
+        assert_eq!(img, payload);
+        assert_eq!(
+            h,
+            Header {
+                text_offset: 0,
+                image_size: 0x10000,
+                flags: FLAGS
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_bad_elves() {
+        let payload = header(0, 0x10000, FLAGS, 0x200);
+        assert!(image_from_elf(b"not an elf").is_err());
+        let none = elf(&[(2, 0x1000, 0, 0x10, 0x10)], &payload);
+        assert!(image_from_elf(&none).unwrap_err().contains("no PT_LOAD"));
+        let two = elf(
+            &[
+                (1, 0x1000, 0x4020_0000, 0x100, 0x100),
+                (1, 0x1100, 0x4030_0000, 0x100, 0x100),
+            ],
+            &payload,
+        );
+        assert!(image_from_elf(&two).unwrap_err().contains("2 PT_LOAD"));
+        let past = elf(&[(1, 0x1000, 0x4020_0000, 0x10_0000, 0x10_0000)], &payload);
+        assert!(image_from_elf(&past).unwrap_err().contains("past the end"));
+        let misaligned = elf(&[(1, 0x1000, 0x4008_0000, 0x200, 0x200)], &payload);
+        assert!(image_from_elf(&misaligned).unwrap_err().contains("2 MiB"));
+        let mut short_ph = elf(&[(1, 0x1000, 0x4020_0000, 0x200, 0x200)], &payload);
+        short_ph[0x38..0x3a].copy_from_slice(&200u16.to_le_bytes());
+        short_ph.truncate(0x1000);
+        assert!(image_from_elf(&short_ph).is_err());
+    }
+
+    #[test]
+    fn header_checks() {
+        let ok = header(0, 0x1000, FLAGS, 0x800);
+        assert!(check_header(&ok, 0x1000).is_ok());
+        assert!(check_header(&ok[..32], 0).unwrap_err().contains("shorter"));
+        let mut no_magic = ok.clone();
+        no_magic[56] = b'X';
+        assert!(check_header(&no_magic, 0).unwrap_err().contains("magic"));
+        // image_size must cover the file and the BSS.
+        assert!(check_header(&header(0, 0x400, FLAGS, 0x800), 0)
+            .unwrap_err()
+            .contains("file size"));
+        assert!(check_header(&ok, 0x2000).unwrap_err().contains("BSS"));
+        assert!(check_header(&header(0, 0x1000, 0x2, 0x800), 0)
+            .unwrap_err()
+            .contains("flags"));
+        assert!(check_header(&header(0x80000, 0x1000, FLAGS, 0x800), 0)
+            .unwrap_err()
+            .contains("text_offset"));
+        assert!(check_header(&header(0x20_0000, 0x1000, FLAGS, 0x800), 0).is_ok());
+    }
+
+    /// The real kernel, when it has been built (the suite builds it before the host tests
+    /// only sometimes, so this is skipped when absent).
+    #[test]
+    fn real_kernel_if_built() {
+        let elf = util::kernel_elf();
+        let Ok(data) = std::fs::read(&elf) else {
+            return;
+        };
+        let (img, h) = image_from_elf(&data).unwrap();
+        assert!(h.image_size >= img.len() as u64);
+        assert_eq!(&img[56..60], MAGIC);
+    }
+}
