@@ -97,6 +97,17 @@ extern "C" fn early_main(dtb_ptr: usize, entry_el: u64, image_base: usize) -> ! 
         })
     };
     let platform = crate::platform::discover(dtb);
+    // The base must be 2 MiB-aligned (the Image header promises a 2 MiB-aligned load address
+    // plus text_offset 0): `.stacks` is 2 MiB-aligned at link time so that one level-3 table
+    // can unmap every guard page, and the MMU maps the image in 2 MiB blocks. At another base
+    // the kernel would still run, but the stacks of the higher cores would straddle two
+    // blocks and lose their guard pages: refuse, with the console already up.
+    if image_base % (2 << 20) != 0 {
+        crate::exit::fail(format_args!(
+            "image at {:#x} is not 2 MiB-aligned: load it at a 2 MiB-aligned base",
+            image_base
+        ));
+    }
 
     let mut ram = [Span { start: 0, end: 0 }; hal::dtb::platform::MAX_RANGES];
     let mut n = 0;
