@@ -136,12 +136,16 @@ pub fn truncate_half(dtb: &[u8]) -> Result<Vec<u8>, String> {
     Ok(b)
 }
 
-/// Asks QEMU for the DTB it would generate for `cfg` (same machine arguments).
+/// Asks QEMU for the DTB it would generate for `cfg` (same machine arguments and `-dtb`).
 pub fn dump_dtb(cfg: &BootConfig, out: &Path) -> Result<Vec<u8>, String> {
     let _ = std::fs::remove_file(out);
     let mut cmd = Command::new(QEMU);
     cmd.args(cfg.machine_args(Some(out)))
         .args(["-display", "none", "-monitor", "none", "-serial", "none"]);
+    // A board without a generated DTB (raspi4b) dumps the one it was given, patched.
+    if let Some(dtb) = &cfg.dtb {
+        cmd.arg("-dtb").arg(dtb);
+    }
     let r = util::run_captured(&mut cmd, Duration::from_secs(30))
         .map_err(|e| format!("cannot run {QEMU}: {e}"))?;
     std::fs::read(out).map_err(|e| {

@@ -13,6 +13,16 @@ pub enum Accel {
     Auto,
 }
 
+/// The QEMU machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Board {
+    /// `-M virt` (GIC version, EL, cpu, smp and memory from the config).
+    Virt,
+    /// `-M raspi4b` (QEMU >= 9): 4 Cortex-A72, 2 GiB, GIC-400, spin-table; needs `-dtb` (the
+    /// board's real DTB); its console (the mini UART) is QEMU's *second* serial port.
+    Raspi4b,
+}
+
 /// One way of booting the kernel: everything `run`, `boot`, the runner and the matrix vary.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BootConfig {
@@ -33,6 +43,12 @@ pub struct BootConfig {
     pub dtb: Option<PathBuf>,
     /// Extra raw QEMU arguments (`--qemu-arg ARG`, repeatable).
     pub qemu_extra: Vec<String>,
+    pub board: Board,
+    /// Boot the arm64 Image instead of the ELF (the suite; `boot`/`run` pass the file given).
+    pub image: bool,
+    /// Load the kernel file with QEMU's generic loader at this address instead of `-kernel`
+    /// (`-device loader,file=...,addr=...,cpu-num=0`: cpu 0 starts there, x0 = 0, no -append).
+    pub load_addr: Option<u64>,
 }
 
 impl Default for BootConfig {
@@ -50,6 +66,9 @@ impl Default for BootConfig {
             kernel: None,
             dtb: None,
             qemu_extra: Vec::new(),
+            board: Board::Virt,
+            image: false,
+            load_addr: None,
         }
     }
 }
@@ -65,7 +84,10 @@ pub const BOOT_OPTIONS_HELP: &str = "\
   --append STR        extra bootargs (repeatable)
   --kernel PATH       boot this ELF instead of building the demo kernel
   --dtb FILE          pass this device tree to QEMU (-dtb)
-  --qemu-arg ARG      extra raw QEMU argument (repeatable)";
+  --qemu-arg ARG      extra raw QEMU argument (repeatable)
+  --board virt|raspi4b  QEMU machine (default virt; raspi4b needs QEMU >= 9 and --dtb)
+  --load-addr ADDR    no -kernel: QEMU's generic loader puts the file at ADDR and starts cpu 0
+                      there (x0 = 0; QEMU then refuses --append)";
 
 impl BootConfig {
     /// Parses the boot options; unknown options are an error. `--opt=value` is accepted too.
@@ -124,6 +146,22 @@ impl BootConfig {
                 "--kernel" => c.kernel = Some(PathBuf::from(value("--kernel")?)),
                 "--dtb" => c.dtb = Some(PathBuf::from(value("--dtb")?)),
                 "--qemu-arg" => c.qemu_extra.push(value("--qemu-arg")?),
+                "--board" => {
+                    c.board = match value("--board")?.as_str() {
+                        "virt" => Board::Virt,
+                        "raspi4b" => Board::Raspi4b,
+                        other => return Err(format!("--board: unknown board `{other}`")),
+                    }
+                }
+                "--load-addr" => {
+                    let v = value("--load-addr")?;
+                    let addr = match v.strip_prefix("0x") {
+                        Some(hex) => u64::from_str_radix(hex, 16),
+                        None => v.parse(),
+                    }
+                    .map_err(|_| format!("--load-addr: `{v}` is not an address"))?;
+                    c.load_addr = Some(addr);
+                }
                 _ => return Err(format!("unknown option `{arg}`")),
             }
         }
@@ -166,6 +204,14 @@ impl BootConfig {
     /// `-M`, `-cpu`, `-smp`, `-m` and `-accel`: the arguments that shape the machine (and so
     /// the DTB QEMU generates; `dumpdtb` must use the same ones).
     pub fn machine_args(&self, dumpdtb: Option<&Path>) -> Vec<String> {
+        if self.board == Board::Raspi4b {
+            // The board fixes cpu (cortex-a72), smp (4) and memory (2 GiB).
+            let mut m = "raspi4b".to_string();
+            if let Some(f) = dumpdtb {
+                m.push_str(&format!(",dumpdtb={}", f.display()));
+            }
+            return vec!["-M".into(), m, "-accel".into(), "tcg".into()];
+        }
         let kvm = self.resolved_accel() == Accel::Kvm;
         let mut m = format!("virt,gic-version={}", self.gic);
         if self.el == 2 {
@@ -203,9 +249,16 @@ impl BootConfig {
         let kvm = self.resolved_accel() == Accel::Kvm;
         let mut cmd = Command::new(QEMU);
         cmd.args(self.machine_args(None));
+        // raspi4b wires the PL011 to the first serial port and the mini UART (its DTB's
+        // stdout-path) to the second.
+        let pi = self.board == Board::Raspi4b;
         if captured {
             cmd.args(["-display", "none", "-monitor", "none"]);
-            cmd.args(["-chardev", "stdio,id=con,mux=on", "-serial", "chardev:con"]);
+            cmd.args(["-chardev", "stdio,id=con,mux=on"]);
+            if pi {
+                cmd.args(["-serial", "null"]);
+            }
+            cmd.args(["-serial", "chardev:con"]);
             if !kvm {
                 // Semihosting output (SYS_WRITE0) lands in the same stream as the serial port,
                 // so a kernel without a usable UART can still report its verdict.
@@ -213,12 +266,25 @@ impl BootConfig {
             }
         } else {
             cmd.arg("-nographic");
+            if pi {
+                cmd.args(["-serial", "null", "-serial", "mon:stdio"]);
+            }
             if !kvm {
                 // Semihosting does not exist under KVM: the kernel's `hlt` would be undefined.
                 cmd.arg("-semihosting");
             }
         }
-        cmd.arg("-kernel").arg(kernel);
+        match self.load_addr {
+            Some(addr) => {
+                cmd.args(["-device"]).arg(format!(
+                    "loader,file={},addr={addr:#x},cpu-num=0",
+                    kernel.display()
+                ));
+            }
+            None => {
+                cmd.arg("-kernel").arg(kernel);
+            }
+        }
         if let Some(dtb) = &self.dtb {
             cmd.arg("-dtb").arg(dtb);
         }
@@ -231,6 +297,9 @@ impl BootConfig {
 
     /// A short name for the matrix: `gic3-el1-smp4-max`.
     pub fn name(&self) -> String {
+        if self.board == Board::Raspi4b {
+            return "raspi4b".into();
+        }
         format!("gic{}-el{}-smp{}-{}", self.gic, self.el, self.smp, self.cpu)
     }
 }
@@ -386,6 +455,26 @@ mod tests {
             "qemu-system-aarch64 -M virt,gic-version=2,virtualization=on -cpu max -smp 2 -m 512M \
              -accel tcg -nic none -nographic -semihosting -kernel k.elf -append test"
         );
+    }
+
+    #[test]
+    fn raspi4b_and_loader_command_lines() {
+        let c = BootConfig::parse(&args("--board raspi4b --dtb pi4.dtb --append test")).unwrap();
+        let cmd = crate::util::display_command(&c.command(Path::new("Image"), true));
+        assert_eq!(
+            cmd,
+            "qemu-system-aarch64 -M raspi4b -accel tcg -display none -monitor none -chardev \
+             stdio,id=con,mux=on -serial null -serial chardev:con -semihosting-config \
+             enable=on,target=native,chardev=con -kernel Image -dtb pi4.dtb -append test"
+        );
+        let c = BootConfig::parse(&args("--load-addr 0x60000000 --mem 1G")).unwrap();
+        let cmd = crate::util::display_command(&c.command(Path::new("Image"), false));
+        assert!(
+            cmd.ends_with("-semihosting -device loader,file=Image,addr=0x60000000,cpu-num=0"),
+            "{cmd}"
+        );
+        assert!(BootConfig::parse(&args("--board pi5")).is_err());
+        assert!(BootConfig::parse(&args("--load-addr zz")).is_err());
     }
 
     const GOOD: &str = "aiolos\r\ncpus online: 4/4\r\ntest a ... ok\r\nexit: ok\r\n\r\n";

@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::dtb::{self, DtbFixture};
+use crate::image;
 use crate::qemu::{BootConfig, Expect, Verdict};
 use crate::setup;
 use crate::util;
@@ -198,6 +199,212 @@ pub const CASES: &[Case] = &[
         exit_contains: &["lost wakeup"],
         log_contains: &[],
         mutant: Some("timer_arm_unmasked"),
+    },
+];
+
+/// The arm64 Image (`cargo xtask image`'s output) booted with `-kernel Image` on `virt`:
+/// every GIC × EL of the matrix, this many cores, cpu `max`, each of `MATRIX_BOOTARGS`.
+/// QEMU loads an Image at RAM base + 2 MiB + text_offset (its bootloader stub owns the start
+/// of RAM) and passes x0 = DTB; the banner must say so.
+pub const IMAGE_SMP: u32 = 4;
+pub const IMAGE_VIRT_AT: &str = "image at 0x40200000";
+
+/// Other boots of the Image: relocation at other bases and the Raspberry Pi 4.
+pub struct ImageBoot {
+    pub name: &'static str,
+    /// Boot options in `run` syntax (`--board`, `--load-addr`, `--gic`, `--mem`, ...).
+    pub options: &'static str,
+    /// Bootargs (`-append`; QEMU refuses them with `--load-addr`, i.e. without -kernel).
+    pub bootargs: &'static str,
+    /// `-dtb FILE`, relative to the workspace root; a missing file skips the boot (notice).
+    pub dtb: Option<&'static str>,
+    /// Lowest QEMU major version that has the machine; older skips the boot (notice).
+    pub qemu_major: u32,
+    pub verdict: Verdict,
+    pub cpus_online: Option<(u32, u32)>,
+    /// Case-insensitive substrings of the whole log: the banner's `image at ADDR`.
+    pub log_contains: &'static [&'static str],
+    pub exit_contains: &'static [&'static str],
+}
+
+/// The Pi 4's real device tree (never copied into the repository).
+pub const RPI4_DTB: &str = "../shared/dtb/bcm2711-rpi-4-b.dtb";
+pub const RPI3_DTB: &str = "../shared/dtb/bcm2837-rpi-3-b.dtb";
+
+pub const IMAGE_BOOTS: &[ImageBoot] = &[
+    // No -kernel: QEMU's generic loader puts the Image at the address and starts cpu 0 there
+    // with x0 = 0; QEMU's DTB is at the start of RAM ("firmware" boot), which the kernel finds
+    // by probing the start of the 1 GiB-aligned region holding the image. The relocation has
+    // to be right for anything to print: these prove it at other bases.
+    ImageBoot {
+        name: "image-loader-0x60000000-gic3-el1",
+        options: "--load-addr 0x60000000 --mem 1G --gic 3 --el 1",
+        bootargs: "",
+        dtb: None,
+        qemu_major: 0,
+        verdict: Verdict::Ok,
+        cpus_online: Some((4, 4)),
+        log_contains: &["image at 0x60000000", "dtb at 0x40000000"],
+        exit_contains: &[],
+    },
+    ImageBoot {
+        name: "image-loader-0x60000000-gic2-el2",
+        options: "--load-addr 0x60000000 --mem 1G --gic 2 --el 2",
+        bootargs: "",
+        dtb: None,
+        qemu_major: 0,
+        verdict: Verdict::Ok,
+        cpus_online: Some((4, 4)),
+        log_contains: &["image at 0x60000000", "dtb at 0x40000000"],
+        exit_contains: &[],
+    },
+    // Not 1 GiB-aligned: the probe still finds RAM start 0x4000_0000.
+    ImageBoot {
+        name: "image-loader-0x48200000-gic3-el2",
+        options: "--load-addr 0x48200000 --gic 3 --el 2",
+        bootargs: "",
+        dtb: None,
+        qemu_major: 0,
+        verdict: Verdict::Ok,
+        cpus_online: Some((4, 4)),
+        log_contains: &["image at 0x48200000", "dtb at 0x40000000"],
+        exit_contains: &[],
+    },
+    ImageBoot {
+        name: "image-loader-0x44000000-gic2-el1",
+        options: "--load-addr 0x44000000 --gic 2 --el 1",
+        bootargs: "",
+        dtb: None,
+        qemu_major: 0,
+        verdict: Verdict::Ok,
+        cpus_online: Some((4, 4)),
+        log_contains: &["image at 0x44000000", "dtb at 0x40000000"],
+        exit_contains: &[],
+    },
+    // A base that is not 2 MiB-aligned (the Pi's legacy 0x80000 offset) is refused.
+    ImageBoot {
+        name: "image-loader-misaligned-0x40280000",
+        options: "--load-addr 0x40280000",
+        bootargs: "",
+        dtb: None,
+        qemu_major: 0,
+        verdict: Verdict::Fail,
+        cpus_online: None,
+        log_contains: &[],
+        exit_contains: &["0x40280000", "not 2 MiB-aligned"],
+    },
+    // Raspberry Pi 4 (QEMU >= 9) with the board's real DTB: spin-table, GIC-400, the mini
+    // UART named by stdout-path (QEMU's second serial port). QEMU patches memory@0 and puts
+    // the Image at 0 + 2 MiB + text_offset.
+    ImageBoot {
+        name: "raspi4b-demo",
+        options: "--board raspi4b",
+        bootargs: "",
+        dtb: Some(RPI4_DTB),
+        qemu_major: 9,
+        verdict: Verdict::Ok,
+        cpus_online: Some((4, 4)),
+        log_contains: &[
+            "image at 0x200000",
+            "console: serial@7e215040 (brcm,bcm2835-aux-uart)",
+            "arm,gic-400",
+        ],
+        exit_contains: &[],
+    },
+    ImageBoot {
+        name: "raspi4b-test",
+        options: "--board raspi4b",
+        bootargs: "test",
+        dtb: Some(RPI4_DTB),
+        qemu_major: 9,
+        verdict: Verdict::Ok,
+        cpus_online: Some((4, 4)),
+        log_contains: &["image at 0x200000", "arm,gic-400"],
+        exit_contains: &[],
+    },
+];
+
+/// Where a checked device tree comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum DtbSource {
+    /// QEMU's `dumpdtb` for these boot options (`run` syntax; `--dtb` is passed along, which
+    /// is how raspi4b gets its DTB patched).
+    Dump(&'static str),
+    /// A file, relative to the workspace root.
+    File(&'static str),
+}
+
+/// `cargo xtask dtb-check` on a device tree: must it say `bootable: yes`, and what else.
+pub struct DtbCheck {
+    pub name: &'static str,
+    pub source: DtbSource,
+    /// Files (relative to the workspace root) the check needs; missing → skipped (notice).
+    pub needs: &'static [&'static str],
+    pub qemu_major: u32,
+    pub bootable: bool,
+    /// Case-insensitive substrings of the `bootable:` line.
+    pub verdict_contains: &'static [&'static str],
+}
+
+pub const DTB_CHECKS: &[DtbCheck] = &[
+    DtbCheck {
+        name: "dtb-check-virt-gic2-el1",
+        source: DtbSource::Dump("--gic 2 --el 1"),
+        needs: &[],
+        qemu_major: 0,
+        bootable: true,
+        verdict_contains: &[],
+    },
+    DtbCheck {
+        name: "dtb-check-virt-gic2-el2",
+        source: DtbSource::Dump("--gic 2 --el 2"),
+        needs: &[],
+        qemu_major: 0,
+        bootable: true,
+        verdict_contains: &[],
+    },
+    DtbCheck {
+        name: "dtb-check-virt-gic3-el1",
+        source: DtbSource::Dump("--gic 3 --el 1"),
+        needs: &[],
+        qemu_major: 0,
+        bootable: true,
+        verdict_contains: &[],
+    },
+    DtbCheck {
+        name: "dtb-check-virt-gic3-el2",
+        source: DtbSource::Dump("--gic 3 --el 2"),
+        needs: &[],
+        qemu_major: 0,
+        bootable: true,
+        verdict_contains: &[],
+    },
+    // The Pi 3 has the BCM2836 local interrupt controller, no GIC: unsupported, say why.
+    DtbCheck {
+        name: "dtb-check-rpi3",
+        source: DtbSource::File(RPI3_DTB),
+        needs: &[RPI3_DTB],
+        qemu_major: 0,
+        bootable: false,
+        verdict_contains: &["no GIC", "bcm2836-armctrl-ic"],
+    },
+    // The Pi 4's file has memory@0 of size 0 (the firmware fills it in) ...
+    DtbCheck {
+        name: "dtb-check-rpi4-file",
+        source: DtbSource::File(RPI4_DTB),
+        needs: &[RPI4_DTB],
+        qemu_major: 0,
+        bootable: false,
+        verdict_contains: &["size 0"],
+    },
+    // ... and QEMU's raspi4b patches it.
+    DtbCheck {
+        name: "dtb-check-rpi4-qemu",
+        source: DtbSource::Dump("--board raspi4b --dtb ../shared/dtb/bcm2711-rpi-4-b.dtb"),
+        needs: &[RPI4_DTB],
+        qemu_major: 9,
+        bootable: true,
+        verdict_contains: &[],
     },
 ];
 
@@ -405,6 +612,55 @@ struct BootJob {
     expect: Expect,
     /// A mutant kernel to boot instead of the suite's kernel; a hang also counts as caught.
     mutant: Option<&'static str>,
+    /// Unmet → the boot is skipped with a notice (counted as skipped, not passed).
+    requires: Requires,
+}
+
+/// What a boot or check needs from the host beyond the default QEMU.
+#[derive(Clone, Debug, Default)]
+struct Requires {
+    qemu_major: u32,
+    /// Absolute paths.
+    files: Vec<PathBuf>,
+}
+
+impl Requires {
+    /// `Some(why)` when not met.
+    fn unmet(&self, qemu: Option<(u32, u32)>) -> Option<String> {
+        if self.qemu_major > 0 {
+            match qemu {
+                Some((major, _)) if major >= self.qemu_major => {}
+                Some((major, minor)) => {
+                    return Some(format!(
+                        "needs QEMU >= {}, have {major}.{minor} (`cargo xtask setup --backports`)",
+                        self.qemu_major
+                    ))
+                }
+                None => return Some("cannot tell the QEMU version".into()),
+            }
+        }
+        self.files
+            .iter()
+            .find(|f| !f.exists())
+            .map(|f| format!("{} does not exist", f.display()))
+    }
+}
+
+/// `qemu-system-aarch64 --version` → (major, minor).
+fn qemu_version() -> Option<(u32, u32)> {
+    let out = Command::new(crate::qemu::QEMU)
+        .arg("--version")
+        .output()
+        .ok()?;
+    parse_qemu_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn parse_qemu_version(text: &str) -> Option<(u32, u32)> {
+    let rest = text.split("version ").nth(1)?;
+    let mut it = rest.split(|c: char| !c.is_ascii_digit());
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    Some((major, minor))
 }
 
 struct BootResult {
@@ -443,6 +699,7 @@ fn matrix_jobs(quick: bool) -> Vec<BootJob> {
                             fixture: DtbFixture::None,
                             expect: Expect::ok(smp),
                             mutant: None,
+                            requires: Requires::default(),
                         });
                     }
                 }
@@ -472,9 +729,123 @@ fn case_jobs() -> Result<Vec<BootJob>, String> {
                     log_contains: c.log_contains.iter().map(|s| s.to_string()).collect(),
                 },
                 mutant: c.mutant,
+                requires: Requires::default(),
             })
         })
         .collect()
+}
+
+/// The Image boots: `-kernel Image` over the matrix's GICs and ELs, then `IMAGE_BOOTS`.
+fn image_jobs() -> Result<Vec<BootJob>, String> {
+    let mut jobs = Vec::new();
+    for &gic in MATRIX_GIC {
+        for &el in MATRIX_EL {
+            for &(suffix, bootargs) in MATRIX_BOOTARGS {
+                let mut cfg = BootConfig {
+                    gic,
+                    el,
+                    smp: IMAGE_SMP,
+                    image: true,
+                    ..BootConfig::default()
+                };
+                if !bootargs.is_empty() {
+                    cfg.append.push(bootargs.into());
+                }
+                let mut expect = Expect::ok(IMAGE_SMP);
+                expect.log_contains.push(IMAGE_VIRT_AT.into());
+                jobs.push(BootJob {
+                    name: format!("image-{}-{suffix}", cfg.name()),
+                    cfg,
+                    fixture: DtbFixture::None,
+                    expect,
+                    mutant: None,
+                    requires: Requires::default(),
+                });
+            }
+        }
+    }
+    let root = util::workspace_root();
+    for b in IMAGE_BOOTS {
+        let opts: Vec<String> = b.options.split_whitespace().map(String::from).collect();
+        let mut cfg =
+            BootConfig::parse(&opts).map_err(|e| format!("image boot {}: {e}", b.name))?;
+        cfg.image = true;
+        if !b.bootargs.is_empty() {
+            if cfg.load_addr.is_some() {
+                return Err(format!(
+                    "image boot {}: QEMU refuses -append without -kernel",
+                    b.name
+                ));
+            }
+            cfg.append.push(b.bootargs.into());
+        }
+        let mut requires = Requires {
+            qemu_major: b.qemu_major,
+            files: Vec::new(),
+        };
+        if let Some(d) = b.dtb {
+            let path = root.join(d);
+            requires.files.push(path.clone());
+            cfg.dtb = Some(path);
+        }
+        jobs.push(BootJob {
+            name: b.name.to_string(),
+            cfg,
+            fixture: DtbFixture::None,
+            expect: Expect {
+                verdict: b.verdict,
+                cpus_online: b.cpus_online,
+                exit_contains: b.exit_contains.iter().map(|s| s.to_string()).collect(),
+                log_contains: b.log_contains.iter().map(|s| s.to_string()).collect(),
+            },
+            mutant: None,
+            requires,
+        });
+    }
+    Ok(jobs)
+}
+
+/// Runs one DTB check: dump or read the blob, then `dtb-check`'s verdict (in process: the
+/// same `dtb_check::check` the command prints). `Err` = failed.
+fn run_dtb_check(c: &DtbCheck, root: &Path) -> Result<String, String> {
+    let blob = match c.source {
+        DtbSource::File(f) => {
+            std::fs::read(root.join(f)).map_err(|e| format!("{}: {e}", root.join(f).display()))?
+        }
+        DtbSource::Dump(opts) => {
+            let opts: Vec<String> = opts.split_whitespace().map(String::from).collect();
+            let mut cfg = BootConfig::parse(&opts)?;
+            if let Some(d) = &cfg.dtb {
+                cfg.dtb = Some(root.join(d));
+            }
+            let dir = util::scratch_dir().join(c.name);
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            dtb::dump_dtb(&cfg, &dir.join("qemu.dtb"))?
+        }
+    };
+    let (text, ok) = crate::dtb_check::check(&blob);
+    let verdict = text
+        .lines()
+        .find(|l| l.starts_with("bootable:"))
+        .unwrap_or("(no bootable: line)")
+        .to_string();
+    let mut problems = Vec::new();
+    if ok != c.bootable {
+        problems.push(format!(
+            "expected `bootable: {}`",
+            if c.bootable { "yes" } else { "no" }
+        ));
+    }
+    for s in c.verdict_contains {
+        if !verdict.to_lowercase().contains(&s.to_lowercase()) {
+            problems.push(format!("verdict does not mention `{s}`"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(verdict)
+    } else {
+        Err(format!("{}: `{verdict}`", problems.join("; ")))
+    }
 }
 
 /// Runs one boot: prepare fixtures, boot with a timeout, check the log.
@@ -498,6 +869,11 @@ fn run_boot(job: &BootJob, kernel: &Path, timeout: Duration) -> BootResult {
     let base = match job.mutant {
         Some(m) => mutant_elf(m),
         None => kernel.to_path_buf(),
+    };
+    // Image boots: the suite put the Image's path in cfg.kernel.
+    let base = match (&job.cfg.kernel, job.mutant) {
+        (Some(k), None) => k.clone(),
+        _ => base,
     };
     let elf = prepared.kernel.unwrap_or(base);
     let mut cmd = cfg.command(&elf, true);
@@ -861,8 +1237,12 @@ pub fn cmd(args: &[String]) -> ExitCode {
         for s in STEPS.iter().filter(|s| o.selected(s.name)) {
             println!("{}", s.name);
         }
+        for c in DTB_CHECKS.iter().filter(|c| o.selected(c.name)) {
+            println!("{}", c.name);
+        }
         let mut jobs = matrix_jobs(o.quick);
         jobs.extend(case_jobs().unwrap_or_default());
+        jobs.extend(image_jobs().unwrap_or_default());
         for j in jobs.iter().filter(|j| o.selected(&j.name)) {
             let extra = j
                 .cfg
@@ -892,6 +1272,25 @@ pub fn cmd(args: &[String]) -> ExitCode {
         tally.record(step.name, ok);
     }
 
+    let qemu = qemu_version();
+    for c in DTB_CHECKS.iter().filter(|c| o.selected(c.name)) {
+        let requires = Requires {
+            qemu_major: c.qemu_major,
+            files: c.needs.iter().map(|f| root.join(f)).collect(),
+        };
+        if let Some(why) = requires.unmet(qemu) {
+            println!("    {} ... skipped: {why}", c.name);
+            tally.skipped += 1;
+            continue;
+        }
+        let r = run_dtb_check(c, &root);
+        match &r {
+            Ok(v) => println!("    {} ... ok ({v})", c.name),
+            Err(e) => println!("    {} ... FAILED: {e}", c.name),
+        }
+        tally.record(c.name, r.is_ok());
+    }
+
     let mut jobs: Vec<BootJob> = matrix_jobs(o.quick);
     match case_jobs() {
         Ok(c) => jobs.extend(c),
@@ -900,7 +1299,22 @@ pub fn cmd(args: &[String]) -> ExitCode {
             tally.record("cases", false);
         }
     }
+    match image_jobs() {
+        Ok(c) => jobs.extend(c),
+        Err(e) => {
+            println!("    image-boots ... FAILED: {e}");
+            tally.record("image-boots", false);
+        }
+    }
     jobs.retain(|j| o.selected(&j.name));
+    jobs.retain(|j| match j.requires.unmet(qemu) {
+        Some(why) => {
+            println!("    {} ... skipped: {why}", j.name);
+            tally.skipped += 1;
+            false
+        }
+        None => true,
+    });
     if !jobs.is_empty() {
         let (ok, detail) = match &o.kernel {
             Some(k) if k.exists() => (true, format!("using {}", k.display())),
@@ -933,6 +1347,35 @@ pub fn cmd(args: &[String]) -> ExitCode {
                 Some(k) => std::path::absolute(k).unwrap_or_else(|_| k.clone()),
                 None => util::kernel_elf(),
             };
+            if jobs.iter().any(|j| j.cfg.image) {
+                // The Image is derived from the ELF being booted (as `cargo xtask image` does).
+                let out = util::scratch_dir().join("Image");
+                let made = std::fs::create_dir_all(util::scratch_dir())
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| image::write_image(&kernel, &out));
+                match made {
+                    Ok(h) => {
+                        println!(
+                            "    build-image ... ok ({}, image_size {:#x}, text_offset {:#x})",
+                            out.display(),
+                            h.image_size,
+                            h.text_offset
+                        );
+                        tally.record("build-image", true);
+                        for j in jobs.iter_mut().filter(|j| j.cfg.image) {
+                            j.cfg.kernel = Some(out.clone());
+                        }
+                    }
+                    Err(e) => {
+                        println!("    build-image ... FAILED: {e}");
+                        tally.record("build-image", false);
+                        let n = jobs.iter().filter(|j| j.cfg.image).count();
+                        println!("    skipping {n} Image boots: no Image");
+                        tally.skipped += n;
+                        jobs.retain(|j| !j.cfg.image);
+                    }
+                }
+            }
             let results = run_pool(jobs, &kernel, &o);
             for r in &results {
                 tally.record(&r.name, r.ok);
@@ -1002,6 +1445,60 @@ mod tests {
             .find(|j| j.name == "inject-panic-secondary")
             .unwrap();
         assert_eq!(p.cfg.bootargs().as_deref(), Some("inject=panic-secondary"));
+    }
+
+    #[test]
+    fn image_jobs_shape() {
+        let j = image_jobs().unwrap();
+        assert_eq!(
+            j.len(),
+            MATRIX_GIC.len() * MATRIX_EL.len() * MATRIX_BOOTARGS.len() + IMAGE_BOOTS.len()
+        );
+        assert!(j.iter().all(|j| j.cfg.image));
+        let v = j
+            .iter()
+            .find(|j| j.name == "image-gic2-el2-smp4-max-test")
+            .unwrap();
+        assert_eq!(v.cfg.bootargs().as_deref(), Some("test"));
+        assert!(v.expect.log_contains.contains(&IMAGE_VIRT_AT.to_string()));
+        let pi = j.iter().find(|j| j.name == "raspi4b-test").unwrap();
+        assert_eq!(pi.requires.qemu_major, 9);
+        assert!(pi
+            .cfg
+            .dtb
+            .as_ref()
+            .unwrap()
+            .ends_with("bcm2711-rpi-4-b.dtb"));
+        let l = j
+            .iter()
+            .find(|j| j.name == "image-loader-0x60000000-gic3-el1")
+            .unwrap();
+        assert_eq!(l.cfg.load_addr, Some(0x6000_0000));
+    }
+
+    #[test]
+    fn requirements() {
+        assert_eq!(
+            parse_qemu_version("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2)\n"),
+            Some((10, 0))
+        );
+        assert_eq!(
+            parse_qemu_version("QEMU emulator version 7.2.22 (Debian)"),
+            Some((7, 2))
+        );
+        assert_eq!(parse_qemu_version("nope"), None);
+        let r = Requires {
+            qemu_major: 9,
+            files: vec![],
+        };
+        assert!(r.unmet(Some((10, 0))).is_none());
+        assert!(r.unmet(Some((7, 2))).unwrap().contains(">= 9"));
+        assert!(r.unmet(None).is_some());
+        let f = Requires {
+            qemu_major: 0,
+            files: vec![PathBuf::from("/nonexistent/x.dtb")],
+        };
+        assert!(f.unmet(None).unwrap().contains("does not exist"));
     }
 
     #[test]
