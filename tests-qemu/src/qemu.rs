@@ -304,6 +304,20 @@ impl BootConfig {
     }
 }
 
+/// `qemu-system-aarch64 --version` → (major, minor).
+pub fn version() -> Option<(u32, u32)> {
+    let out = Command::new(QEMU).arg("--version").output().ok()?;
+    parse_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+pub fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let rest = text.split("version ").nth(1)?;
+    let mut it = rest.split(|c: char| !c.is_ascii_digit());
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
 fn parse_num(s: &str, what: &str) -> Result<u32, String> {
     s.parse()
         .map_err(|_| format!("{what}: `{s}` is not a number"))

@@ -167,6 +167,11 @@ pub fn backports_stanza(debian_sources: &str) -> Option<String> {
 
 /// `setup --backports`: QEMU 10 from bookworm-backports (for the `raspi4b` machine).
 fn backports() -> Result<(), String> {
+    // Idempotent and fast: nothing to do once QEMU is new enough for raspi4b.
+    if let Some((major, minor)) = crate::qemu::version().filter(|(m, _)| *m >= 9) {
+        println!("setup: QEMU {major}.{minor} already has raspi4b (>= 9)");
+        return Ok(());
+    }
     if !util::is_root() {
         return Err("--backports needs root (it writes an apt source and installs QEMU)".into());
     }

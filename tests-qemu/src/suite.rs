@@ -646,23 +646,6 @@ impl Requires {
     }
 }
 
-/// `qemu-system-aarch64 --version` → (major, minor).
-fn qemu_version() -> Option<(u32, u32)> {
-    let out = Command::new(crate::qemu::QEMU)
-        .arg("--version")
-        .output()
-        .ok()?;
-    parse_qemu_version(&String::from_utf8_lossy(&out.stdout))
-}
-
-fn parse_qemu_version(text: &str) -> Option<(u32, u32)> {
-    let rest = text.split("version ").nth(1)?;
-    let mut it = rest.split(|c: char| !c.is_ascii_digit());
-    let major = it.next()?.parse().ok()?;
-    let minor = it.next()?.parse().ok()?;
-    Some((major, minor))
-}
-
 struct BootResult {
     name: String,
     ok: bool,
@@ -1272,7 +1255,7 @@ pub fn cmd(args: &[String]) -> ExitCode {
         tally.record(step.name, ok);
     }
 
-    let qemu = qemu_version();
+    let qemu = crate::qemu::version();
     for c in DTB_CHECKS.iter().filter(|c| o.selected(c.name)) {
         let requires = Requires {
             qemu_major: c.qemu_major,
@@ -1479,14 +1462,14 @@ mod tests {
     #[test]
     fn requirements() {
         assert_eq!(
-            parse_qemu_version("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2)\n"),
+            crate::qemu::parse_version("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2)\n"),
             Some((10, 0))
         );
         assert_eq!(
-            parse_qemu_version("QEMU emulator version 7.2.22 (Debian)"),
+            crate::qemu::parse_version("QEMU emulator version 7.2.22 (Debian)"),
             Some((7, 2))
         );
-        assert_eq!(parse_qemu_version("nope"), None);
+        assert_eq!(crate::qemu::parse_version("nope"), None);
         let r = Requires {
             qemu_major: 9,
             files: vec![],
