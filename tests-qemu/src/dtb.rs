@@ -279,6 +279,31 @@ pub fn dts_cpu_reg(dts: &str, cpu_node: &str, mpidr: u64) -> Result<String, Stri
     set_node_prop(dts, cpu_node, "reg", &format!("<{mpidr:#x}>"))
 }
 
+/// Adds `bootargs = "ARGS";` to `/chosen` (QEMU's dump has none: it adds them only with -append).
+pub fn dts_with_bootargs(dts: &str, args: &str) -> Result<String, String> {
+    if args.contains('"') || args.contains('\\') {
+        return Err(format!("bootargs `{args}`: no quotes or backslashes"));
+    }
+    let mut lines: Vec<String> = dts.lines().map(String::from).collect();
+    let (open, _close) = node_lines(&lines, "chosen").ok_or("no node `chosen` in the DTS")?;
+    if get_node_string(dts, "chosen", "bootargs").is_some() {
+        return set_node_prop(dts, "chosen", "bootargs", &format!("\"{args}\""));
+    }
+    lines.insert(open + 1, format!("\t\tbootargs = \"{args}\";"));
+    Ok(lines.join("\n") + "\n")
+}
+
+/// QEMU's DTB for `cfg` with `/chosen/bootargs` set, written to `dir/bootargs.dtb`.
+pub fn dtb_with_bootargs(cfg: &BootConfig, args: &str, dir: &Path) -> Result<Vec<u8>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let orig = dir.join("qemu.dtb");
+    dump_dtb(cfg, &orig)?;
+    let dts = dts_with_bootargs(&decompile(&orig)?, args)?;
+    let out = dir.join("bootargs.dtb");
+    compile(&dts, &dir.join("bootargs.dts"), &out)?;
+    std::fs::read(&out).map_err(|e| format!("{}: {e}", out.display()))
+}
+
 /// A copy of ELF64 `elf` with one more PT_LOAD segment holding `blob` at physical/virtual
 /// address `addr`. The new program header table is appended at the end of the file.
 pub fn elf_with_blob(elf: &[u8], blob: &[u8], addr: u64) -> Result<Vec<u8>, String> {
@@ -406,6 +431,20 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bootargs_into_chosen() {
+        let dts = "/ {\n\tchosen {\n\t\tstdout-path = \"/pl011@9000000\";\n\t};\n};\n";
+        let out = dts_with_bootargs(dts, "test").unwrap();
+        assert!(
+            out.contains("\tchosen {\n\t\tbootargs = \"test\";\n"),
+            "{out}"
+        );
+        let again = dts_with_bootargs(&out, "stress").unwrap();
+        assert!(again.contains("bootargs = \"stress\";") && !again.contains("\"test\""));
+        assert!(dts_with_bootargs(dts, "a\"b").is_err());
+        assert!(dts_with_bootargs("/ {\n};\n", "test").is_err());
+    }
 
     const DTS: &str = r#"/dts-v1/;
 

@@ -186,6 +186,37 @@ pub fn image_from_elf(elf: &[u8]) -> Result<(Vec<u8>, Header), String> {
     Ok((bytes, h))
 }
 
+/// A minimal ELF64 (ET_EXEC, AArch64) whose one PT_LOAD segment is `image` at `base`
+/// (memory size `mem_size`, so a loader leaves BSS and stacks free), entered at `base`: the
+/// Image placed at an arbitrary base by QEMU's ELF loader, with x0 = 0.
+pub fn elf_at(image: &[u8], base: u64, mem_size: u64) -> Vec<u8> {
+    const DATA: usize = 0x1000;
+    let mut b = vec![0u8; DATA];
+    b[..4].copy_from_slice(b"\x7fELF");
+    b[4] = 2; // ELFCLASS64
+    b[5] = 1; // little-endian
+    b[6] = 1; // EV_CURRENT
+    b[0x10..0x12].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    b[0x12..0x14].copy_from_slice(&183u16.to_le_bytes()); // EM_AARCH64
+    b[0x14..0x18].copy_from_slice(&1u32.to_le_bytes());
+    b[0x18..0x20].copy_from_slice(&base.to_le_bytes()); // e_entry
+    b[0x20..0x28].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+    b[0x34..0x36].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
+    b[0x36..0x38].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+    b[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+    let ph = 64;
+    b[ph..ph + 4].copy_from_slice(&PT_LOAD.to_le_bytes());
+    b[ph + 4..ph + 8].copy_from_slice(&7u32.to_le_bytes()); // RWX
+    b[ph + 8..ph + 16].copy_from_slice(&(DATA as u64).to_le_bytes());
+    b[ph + 16..ph + 24].copy_from_slice(&base.to_le_bytes());
+    b[ph + 24..ph + 32].copy_from_slice(&base.to_le_bytes());
+    b[ph + 32..ph + 40].copy_from_slice(&(image.len() as u64).to_le_bytes());
+    b[ph + 40..ph + 48].copy_from_slice(&mem_size.max(image.len() as u64).to_le_bytes());
+    b[ph + 48..ph + 56].copy_from_slice(&0x1000u64.to_le_bytes());
+    b.extend_from_slice(image);
+    b
+}
+
 /// Writes the Image for `elf` to `out`.
 pub fn write_image(elf: &Path, out: &Path) -> Result<Header, String> {
     let data = std::fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
@@ -343,6 +374,21 @@ mod tests {
             .unwrap_err()
             .contains("text_offset"));
         assert!(check_header(&header(0x20_0000, 0x1000, FLAGS, 0x800), 0).is_ok());
+    }
+
+    #[test]
+    fn elf_at_round_trips() {
+        let img = header(0, 0x8000, FLAGS, 0x300);
+        let e = elf_at(&img, 0x6000_0000, 0x8000);
+        let seg = load_segment(&e).unwrap();
+        assert_eq!(
+            (seg.vaddr, seg.filesz, seg.memsz),
+            (0x6000_0000, 0x300, 0x8000)
+        );
+        let (back, h) = image_from_elf(&e).unwrap();
+        assert_eq!(back, img);
+        assert_eq!(h.image_size, 0x8000);
+        assert_eq!(le64(&e, 0x18).unwrap(), 0x6000_0000);
     }
 
     /// The real kernel, when it has been built (the suite builds it before the host tests

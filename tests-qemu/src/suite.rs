@@ -214,7 +214,9 @@ pub struct ImageBoot {
     pub name: &'static str,
     /// Boot options in `run` syntax (`--board`, `--load-addr`, `--gic`, `--mem`, ...).
     pub options: &'static str,
-    /// Bootargs (`-append`; QEMU refuses them with `--load-addr`, i.e. without -kernel).
+    /// Bootargs (`-append`). QEMU refuses -append without -kernel, so with `--load-addr` the
+    /// boot becomes `-kernel` of an ELF holding the Image at that address and QEMU's DTB, with
+    /// the bootargs added, at the start of RAM (see `relocated_with_bootargs`).
     pub bootargs: &'static str,
     /// `-dtb FILE`, relative to the workspace root; a missing file skips the boot (notice).
     pub dtb: Option<&'static str>,
@@ -279,6 +281,30 @@ pub const IMAGE_BOOTS: &[ImageBoot] = &[
         verdict: Verdict::Ok,
         cpus_online: Some((4, 4)),
         log_contains: &["image at 0x44000000", "dtb at 0x40000000"],
+        exit_contains: &[],
+    },
+    // The in-guest tests at other bases (the Image and a DTB with bootargs at RAM start,
+    // loaded by QEMU's ELF loader; x0 = 0 again).
+    ImageBoot {
+        name: "image-reloc-0x60000000-gic3-el1-test",
+        options: "--load-addr 0x60000000 --mem 1G --gic 3 --el 1",
+        bootargs: "test",
+        dtb: None,
+        qemu_major: 0,
+        verdict: Verdict::Ok,
+        cpus_online: Some((4, 4)),
+        log_contains: &["image at 0x60000000", "dtb at 0x40000000", " ... ok"],
+        exit_contains: &[],
+    },
+    ImageBoot {
+        name: "image-reloc-0x48200000-gic2-el2-test",
+        options: "--load-addr 0x48200000 --gic 2 --el 2",
+        bootargs: "test",
+        dtb: None,
+        qemu_major: 0,
+        verdict: Verdict::Ok,
+        cpus_online: Some((4, 4)),
+        log_contains: &["image at 0x48200000", "dtb at 0x40000000", " ... ok"],
         exit_contains: &[],
     },
     // A base that is not 2 MiB-aligned (the Pi's legacy 0x80000 offset) is refused.
@@ -754,12 +780,6 @@ fn image_jobs() -> Result<Vec<BootJob>, String> {
             BootConfig::parse(&opts).map_err(|e| format!("image boot {}: {e}", b.name))?;
         cfg.image = true;
         if !b.bootargs.is_empty() {
-            if cfg.load_addr.is_some() {
-                return Err(format!(
-                    "image boot {}: QEMU refuses -append without -kernel",
-                    b.name
-                ));
-            }
             cfg.append.push(b.bootargs.into());
         }
         let mut requires = Requires {
@@ -854,10 +874,20 @@ fn run_boot(job: &BootJob, kernel: &Path, timeout: Duration) -> BootResult {
         None => kernel.to_path_buf(),
     };
     // Image boots: the suite put the Image's path in cfg.kernel.
-    let base = match (&job.cfg.kernel, job.mutant) {
+    let mut base = match (&job.cfg.kernel, job.mutant) {
         (Some(k), None) => k.clone(),
         _ => base,
     };
+    if let (Some(addr), Some(args)) = (cfg.load_addr, cfg.bootargs()) {
+        match relocated_with_bootargs(&cfg, &base, addr, &args, &dir) {
+            Ok(elf) => {
+                base = elf;
+                cfg.load_addr = None;
+                cfg.append.clear();
+            }
+            Err(e) => return fail(format!("relocated image with bootargs: {e}")),
+        }
+    }
     let elf = prepared.kernel.unwrap_or(base);
     let mut cmd = cfg.command(&elf, true);
     let cmdline = util::display_command(&cmd);
@@ -897,6 +927,30 @@ fn run_boot(job: &BootJob, kernel: &Path, timeout: Duration) -> BootResult {
             }
         },
     }
+}
+
+/// QEMU refuses -append without -kernel, and with -kernel Image it picks the base itself. So
+/// to run an Image at `addr` with bootargs: an ELF with the Image at `addr` (entry there, x0 =
+/// 0) and QEMU's DTB for `cfg`, bootargs added, at the start of RAM, where the kernel's probe
+/// finds it (QEMU loads no DTB of its own over an ELF segment there).
+fn relocated_with_bootargs(
+    cfg: &BootConfig,
+    image_file: &Path,
+    addr: u64,
+    args: &str,
+    dir: &Path,
+) -> Result<PathBuf, String> {
+    let img = std::fs::read(image_file).map_err(|e| format!("{}: {e}", image_file.display()))?;
+    let h = image::check_header(&img, 0)?;
+    let blob = dtb::dtb_with_bootargs(cfg, args, dir)?;
+    let elf = dtb::elf_with_blob(
+        &image::elf_at(&img, addr, h.image_size),
+        &blob,
+        dtb::VIRT_RAM_START,
+    )?;
+    let out = dir.join(format!("image-at-{addr:#x}.elf"));
+    std::fs::write(&out, elf).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(out)
 }
 
 /// `qemu::check`, with QEMU's stderr also searched for the expected substrings (a kernel may
