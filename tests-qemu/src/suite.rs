@@ -227,6 +227,8 @@ pub struct ImageBoot {
     /// Case-insensitive substrings of the whole log: the banner's `image at ADDR`.
     pub log_contains: &'static [&'static str],
     pub exit_contains: &'static [&'static str],
+    /// Fail sooner than the suite's timeout (seconds).
+    pub timeout_s: Option<u64>,
 }
 
 /// The Pi 4's real device tree (never copied into the repository).
@@ -248,6 +250,7 @@ pub const IMAGE_BOOTS: &[ImageBoot] = &[
         cpus_online: Some((4, 4)),
         log_contains: &["image at 0x60000000", "dtb at 0x40000000"],
         exit_contains: &[],
+        timeout_s: None,
     },
     ImageBoot {
         name: "image-loader-0x60000000-gic2-el2",
@@ -259,6 +262,7 @@ pub const IMAGE_BOOTS: &[ImageBoot] = &[
         cpus_online: Some((4, 4)),
         log_contains: &["image at 0x60000000", "dtb at 0x40000000"],
         exit_contains: &[],
+        timeout_s: None,
     },
     // Not 1 GiB-aligned: the probe still finds RAM start 0x4000_0000.
     ImageBoot {
@@ -271,6 +275,7 @@ pub const IMAGE_BOOTS: &[ImageBoot] = &[
         cpus_online: Some((4, 4)),
         log_contains: &["image at 0x48200000", "dtb at 0x40000000"],
         exit_contains: &[],
+        timeout_s: None,
     },
     ImageBoot {
         name: "image-loader-0x44000000-gic2-el1",
@@ -282,6 +287,7 @@ pub const IMAGE_BOOTS: &[ImageBoot] = &[
         cpus_online: Some((4, 4)),
         log_contains: &["image at 0x44000000", "dtb at 0x40000000"],
         exit_contains: &[],
+        timeout_s: None,
     },
     // The in-guest tests at other bases (the Image and a DTB with bootargs at RAM start,
     // loaded by QEMU's ELF loader; x0 = 0 again).
@@ -295,6 +301,7 @@ pub const IMAGE_BOOTS: &[ImageBoot] = &[
         cpus_online: Some((4, 4)),
         log_contains: &["image at 0x60000000", "dtb at 0x40000000", " ... ok"],
         exit_contains: &[],
+        timeout_s: None,
     },
     ImageBoot {
         name: "image-reloc-0x48200000-gic2-el2-test",
@@ -306,6 +313,7 @@ pub const IMAGE_BOOTS: &[ImageBoot] = &[
         cpus_online: Some((4, 4)),
         log_contains: &["image at 0x48200000", "dtb at 0x40000000", " ... ok"],
         exit_contains: &[],
+        timeout_s: None,
     },
     // A base that is not 2 MiB-aligned (the Pi's legacy 0x80000 offset) is refused.
     ImageBoot {
@@ -318,10 +326,11 @@ pub const IMAGE_BOOTS: &[ImageBoot] = &[
         cpus_online: None,
         log_contains: &[],
         exit_contains: &["0x40280000", "not 2 MiB-aligned"],
+        timeout_s: None,
     },
     // Raspberry Pi 4 (QEMU >= 9) with the board's real DTB: spin-table, GIC-400, the mini
     // UART named by stdout-path (QEMU's second serial port). QEMU patches memory@0 and puts
-    // the Image at 0 + 2 MiB + text_offset.
+    // the Image at 0 + 2 MiB + text_offset. A good boot takes ~2.5 s under TCG.
     ImageBoot {
         name: "raspi4b-demo",
         options: "--board raspi4b",
@@ -336,6 +345,7 @@ pub const IMAGE_BOOTS: &[ImageBoot] = &[
             "arm,gic-400",
         ],
         exit_contains: &[],
+        timeout_s: Some(30),
     },
     ImageBoot {
         name: "raspi4b-test",
@@ -347,6 +357,7 @@ pub const IMAGE_BOOTS: &[ImageBoot] = &[
         cpus_online: Some((4, 4)),
         log_contains: &["image at 0x200000", "arm,gic-400"],
         exit_contains: &[],
+        timeout_s: Some(30),
     },
 ];
 
@@ -640,6 +651,8 @@ struct BootJob {
     mutant: Option<&'static str>,
     /// Unmet → the boot is skipped with a notice (counted as skipped, not passed).
     requires: Requires,
+    /// A shorter timeout than the suite's (`--timeout`) for this boot.
+    timeout: Option<Duration>,
 }
 
 /// What a boot or check needs from the host beyond the default QEMU.
@@ -709,6 +722,7 @@ fn matrix_jobs(quick: bool) -> Vec<BootJob> {
                             expect: Expect::ok(smp),
                             mutant: None,
                             requires: Requires::default(),
+                            timeout: None,
                         });
                     }
                 }
@@ -739,6 +753,7 @@ fn case_jobs() -> Result<Vec<BootJob>, String> {
                 },
                 mutant: c.mutant,
                 requires: Requires::default(),
+                timeout: None,
             })
         })
         .collect()
@@ -769,6 +784,7 @@ fn image_jobs() -> Result<Vec<BootJob>, String> {
                     expect,
                     mutant: None,
                     requires: Requires::default(),
+                    timeout: None,
                 });
             }
         }
@@ -803,6 +819,7 @@ fn image_jobs() -> Result<Vec<BootJob>, String> {
             },
             mutant: None,
             requires,
+            timeout: b.timeout_s.map(Duration::from_secs),
         });
     }
     Ok(jobs)
@@ -996,7 +1013,8 @@ fn run_pool(jobs: Vec<BootJob>, kernel: &Path, o: &Options) -> Vec<BootResult> {
         workers.push(thread::spawn(move || loop {
             let job = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
             let Some(job) = job else { break };
-            let _ = tx.send(run_boot(&job, &kernel, timeout));
+            let t = job.timeout.map_or(timeout, |t| t.min(timeout));
+            let _ = tx.send(run_boot(&job, &kernel, t));
         }));
     }
     drop(tx);
