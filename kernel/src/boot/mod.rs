@@ -102,7 +102,7 @@ extern "C" fn early_main(dtb_ptr: usize, entry_el: u64, image_base: usize) -> ! 
     // can unmap every guard page, and the MMU maps the image in 2 MiB blocks. At another base
     // the kernel would still run, but the stacks of the higher cores would straddle two
     // blocks and lose their guard pages: refuse, with the console already up.
-    if image_base % (2 << 20) != 0 {
+    if !image_base.is_multiple_of(2 << 20) {
         crate::exit::fail(format_args!(
             "image at {:#x} is not 2 MiB-aligned: load it at a 2 MiB-aligned base",
             image_base
