@@ -105,18 +105,21 @@ pub fn exit_fail(reason: core::fmt::Arguments) -> ! {
     crate::exit::fail(reason)
 }
 
-/// A software interrupt for applications and tests: an SPI that no device drives, raised
-/// by [`raise_soft_irq`]; its handler runs in interrupt context on the primary core.
-pub const SOFT_IRQ: u32 = crate::irq::SOFT_IRQ;
-
-/// Register the handler of [`SOFT_IRQ`].
-pub fn register_soft_irq(handler: fn(u32)) {
-    crate::irq::register(SOFT_IRQ, handler);
+/// A software interrupt for applications and tests: the highest SPI the GIC implements
+/// (no device drives it), raised by [`raise_soft_irq`]; its handler runs in interrupt
+/// context on the primary core.
+pub fn soft_irq() -> u32 {
+    crate::irq::soft_irq()
 }
 
-/// Make [`SOFT_IRQ`] pending.
+/// Register the handler of [`soft_irq`].
+pub fn register_soft_irq(handler: fn(u32)) {
+    crate::irq::register(soft_irq(), handler);
+}
+
+/// Make [`soft_irq`] pending.
 pub fn raise_soft_irq() {
-    crate::irq::gic_cpu().set_pending(SOFT_IRQ);
+    crate::irq::gic_cpu().set_pending(soft_irq());
 }
 
 /// Declare the application's entry function (`fn()`), run once on core 0 once all cores are

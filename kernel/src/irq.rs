@@ -20,8 +20,17 @@ pub const MAX_INTID: usize = 256;
 pub const SGI_WAKE: u8 = 1;
 pub const SGI_STOP: u8 = 2;
 
-/// An SPI no device on our platforms drives, for software-raised interrupts (tests, demo).
-pub const SOFT_IRQ: u32 = 232;
+/// The highest SPI we can register (the GIC's and our table's limit): no device on the
+/// platforms we know drives it, so software raises it (tests, demo). QEMU `virt` has 288
+/// INTIDs, `raspi4b` 224: the number is read from the distributor.
+pub fn soft_irq() -> u32 {
+    gic().num_intids().min(MAX_INTID as u32) - 1
+}
+
+/// The SPI below [`soft_irq`], left without a handler (for the unregistered-IRQ test).
+pub fn spare_irq() -> u32 {
+    soft_irq() - 1
+}
 
 pub type Handler = fn(intid: u32);
 

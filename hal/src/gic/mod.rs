@@ -269,6 +269,16 @@ impl Gic {
             Gic::V3(_) => 3,
         }
     }
+
+    /// Number of INTIDs the distributor implements (GICD_TYPER.ITLinesNumber; SGIs and PPIs
+    /// included, at most 1020): QEMU's `virt` has 288, its `raspi4b` 224.
+    #[cfg(target_arch = "aarch64")]
+    pub fn num_intids(&self) -> u32 {
+        match self {
+            Gic::V2(g) => g.num_intids(),
+            Gic::V3(g) => g.num_intids(),
+        }
+    }
 }
 
 /// One core's handle on the GIC, from [`Gic::init_cpu`]. Use it only on that core.

@@ -94,6 +94,11 @@ impl GicV2 {
     }
 
     #[cfg(target_arch = "aarch64")]
+    pub(super) fn num_intids(&self) -> u32 {
+        self.gicd().num_intids()
+    }
+
+    #[cfg(target_arch = "aarch64")]
     pub(super) fn init_distributor(&self) {
         let d = self.gicd();
         d.GICD_CTLR.set(0);
