@@ -27,6 +27,8 @@ register_bitfields! {u32,
 /// and 1 swapped; errata) plus bits 3:2, which the errata says must be set for interrupts to
 /// be generated at all.
 pub const AUX_MU_IER_RX: u32 = 0b1101;
+/// AUX_MU_IER_REG bit that enables the transmit interrupt.
+pub const AUX_MU_IER_TX: u32 = 0b0010;
 
 register_structs! {
     /// The mini UART block, from AUX_MU_IO_REG (AUX base + 0x40).
@@ -95,12 +97,39 @@ impl MiniUart {
     /// Enables the receive interrupt (the AUX interrupt, SPI 93 on the BCM2711, shared with
     /// SPI1/SPI2).
     pub fn enable_rx_interrupt(&self) {
-        self.regs().AUX_MU_IER_REG.set(AUX_MU_IER_RX);
+        let r = self.regs();
+        r.AUX_MU_IER_REG.set(r.AUX_MU_IER_REG.get() | AUX_MU_IER_RX);
     }
 
-    /// Disables all mini UART interrupts.
+    /// Disables the receive interrupt (the transmit one is left as it is).
     pub fn disable_rx_interrupt(&self) {
-        self.regs().AUX_MU_IER_REG.set(0);
+        let r = self.regs();
+        r.AUX_MU_IER_REG
+            .set(r.AUX_MU_IER_REG.get() & !AUX_MU_IER_RX);
+    }
+
+    /// Writes one byte if the transmit FIFO has room; false if it is full.
+    pub fn try_putc(&self, byte: u8) -> bool {
+        let r = self.regs();
+        if !r.AUX_MU_LSR_REG.is_set(AUX_MU_LSR::TX_EMPTY) {
+            return false;
+        }
+        r.AUX_MU_IO_REG.set(byte.into());
+        true
+    }
+
+    /// Enables the transmit interrupt (AUX_MU_IER_REG bit 1: raised while the transmit FIFO
+    /// can take a byte).
+    pub fn enable_tx_interrupt(&self) {
+        let r = self.regs();
+        r.AUX_MU_IER_REG.set(r.AUX_MU_IER_REG.get() | AUX_MU_IER_TX);
+    }
+
+    /// Disables the transmit interrupt.
+    pub fn disable_tx_interrupt(&self) {
+        let r = self.regs();
+        r.AUX_MU_IER_REG
+            .set(r.AUX_MU_IER_REG.get() & !AUX_MU_IER_TX);
     }
 
     /// Nothing to write: the receive interrupt clears when the receive FIFO is drained (read

@@ -83,6 +83,33 @@ impl Uart {
         }
     }
 
+    /// Writes one byte if the transmitter has room; false (nothing written) if it is full.
+    pub fn try_putc(&self, byte: u8) -> bool {
+        match self {
+            Uart::Pl011(u) => u.try_putc(byte),
+            Uart::Ns16550(u) => u.try_putc(byte),
+            Uart::MiniUart(u) => u.try_putc(byte),
+        }
+    }
+
+    /// Enables the device's transmit interrupt: raised while the transmitter has room.
+    pub fn enable_tx_interrupt(&self) {
+        match self {
+            Uart::Pl011(u) => u.enable_tx_interrupt(),
+            Uart::Ns16550(u) => u.enable_tx_interrupt(),
+            Uart::MiniUart(u) => u.enable_tx_interrupt(),
+        }
+    }
+
+    /// Disables the device's transmit interrupt.
+    pub fn disable_tx_interrupt(&self) {
+        match self {
+            Uart::Pl011(u) => u.disable_tx_interrupt(),
+            Uart::Ns16550(u) => u.disable_tx_interrupt(),
+            Uart::MiniUart(u) => u.disable_tx_interrupt(),
+        }
+    }
+
     /// Writes `s`, turning each `\n` into `\r\n`.
     pub fn write_str(&self, s: &str) {
         self.write_bytes(s.as_bytes());

@@ -21,6 +21,8 @@ pub const LSR: usize = 5;
 
 /// IER.ERBFI: received-data-available interrupt.
 pub const IER_ERBFI: u8 = 1 << 0;
+/// IER.ETBEI: transmitter-holding-register-empty interrupt.
+pub const IER_ETBEI: u8 = 1 << 1;
 /// LCR.DLAB: divisor latch access (RBR/THR/IER become DLL/DLM while set).
 pub const LCR_DLAB: u8 = 1 << 7;
 /// MCR.OUT2: gates the interrupt output on PC-style wiring; set it, as Linux does.
@@ -129,6 +131,26 @@ impl Ns16550 {
         } else {
             None
         }
+    }
+
+    /// Writes one byte if the transmitter holding register is empty; false otherwise.
+    pub fn try_putc(&self, byte: u8) -> bool {
+        if self.read(LSR) & LSR_THRE == 0 {
+            return false;
+        }
+        self.write(RBR_THR, byte);
+        true
+    }
+
+    /// Enables the THR-empty interrupt (IER.ETBEI) and MCR.OUT2.
+    pub fn enable_tx_interrupt(&self) {
+        self.write(MCR, self.read(MCR) | MCR_OUT2);
+        self.write(IER, self.read(IER) | IER_ETBEI);
+    }
+
+    /// Disables the THR-empty interrupt.
+    pub fn disable_tx_interrupt(&self) {
+        self.write(IER, self.read(IER) & !IER_ETBEI);
     }
 
     /// Enables the received-data interrupt (IER.ERBFI) and MCR.OUT2.

@@ -177,6 +177,27 @@ impl Pl011 {
 
     /// Unmasks the receive and receive-timeout interrupts (UARTIMSC.RXIM | RTIM): with FIFOs
     /// on, RXIM fires at the FIFO level and RTIM when fewer bytes sit there for 32 bit times.
+    /// Writes one byte if the transmit FIFO has room; false if it is full.
+    pub fn try_putc(&self, byte: u8) -> bool {
+        let r = self.regs();
+        if r.UARTFR.is_set(UARTFR::TXFF) {
+            return false;
+        }
+        r.UARTDR.set(byte.into());
+        true
+    }
+
+    /// Enables the transmit interrupt (UARTIMSC.TXIM): raised while the transmit FIFO is at
+    /// or below its trigger level, i.e. when there is room for more.
+    pub fn enable_tx_interrupt(&self) {
+        self.regs().UARTIMSC.modify(UARTINT::TX::SET);
+    }
+
+    /// Disables the transmit interrupt.
+    pub fn disable_tx_interrupt(&self) {
+        self.regs().UARTIMSC.modify(UARTINT::TX::CLEAR);
+    }
+
     pub fn enable_rx_interrupt(&self) {
         self.regs()
             .UARTIMSC

@@ -27,27 +27,13 @@ static RX: Ring = Ring {
 };
 static RX_READY: Signal = Signal::new();
 
-/// Enable the console's RX interrupt, if the DTB gives it one. Returns whether it did.
+/// Enable console input (the RX interrupt). False if the console has no interrupt.
 pub fn enable() -> bool {
-    let p = crate::platform::get();
-    let Ok(Some(console)) = &p.console else {
-        return false;
-    };
-    let hal::dtb::Interrupt::Intid(intid) = console.interrupt else {
-        return false;
-    };
-    let Some(uart) = crate::console::uart() else {
-        return false;
-    };
-    crate::irq::register(intid, on_rx);
-    uart.enable_rx_interrupt();
-    true
+    crate::console::enable_rx()
 }
 
-fn on_rx(_intid: u32) {
-    let Some(uart) = crate::console::uart() else {
-        return;
-    };
+/// Called from the console's interrupt handler: move received bytes into the ring.
+pub fn on_rx(uart: &hal::uart::Uart) {
     while let Some(b) = uart.try_getc() {
         // Relaxed: only the producer writes `head`.
         let head = RX.head.load(Ordering::Relaxed);

@@ -85,6 +85,7 @@ pub fn init_primary() {
         crate::drivers::virt_timer_intid(crate::platform::get()),
         on_timer,
     );
+    crate::console::enable_interrupts();
     attach_this_core();
 }
 

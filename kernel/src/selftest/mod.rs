@@ -98,6 +98,7 @@ async fn run_all() {
         sgi_to_offline_core_is_an_error,
         unregistered_irq_is_counted_and_harmless,
         worker_completion_returns_to_submitter,
+        console_tx_interrupt_drains_the_ring,
         skipped_notifies_and_kicks_both_happen,
     );
     let (passed, failed) = (t.passed, t.failed);
