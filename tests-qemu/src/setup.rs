@@ -4,7 +4,8 @@ use std::process::Command;
 
 use crate::util;
 
-/// A host tool the harness needs and the Debian package that provides it.
+/// A host tool the harness needs and the Debian package that provides it. `bin` is a
+/// program looked up on PATH, or an absolute path of a file that must exist.
 pub struct Tool {
     pub bin: &'static str,
     pub package: &'static str,
@@ -15,9 +16,21 @@ pub const QEMU_TOOL: Tool = Tool {
     package: "qemu-system-arm",
 };
 
+/// QEMU's `virt` machine loads the virtio-net option ROM at start unless given `-nic none`;
+/// Debian ships it in ipxe-qemu, a Recommends that `--no-install-recommends` leaves out, and
+/// without it the plain `qemu-system-aarch64 -M virt ... -kernel kernel` stops at once.
+pub const QEMU_ROM: Tool = Tool {
+    bin: "/usr/lib/ipxe/qemu/efi-virtio.rom",
+    package: "ipxe-qemu",
+};
+
+/// What booting needs.
+pub const BOOT_TOOLS: &[Tool] = &[QEMU_TOOL, QEMU_ROM];
+
 /// Everything `test` uses.
 pub const ALL_TOOLS: &[Tool] = &[
     QEMU_TOOL,
+    QEMU_ROM,
     Tool {
         bin: "spin",
         package: "spin",
@@ -107,11 +120,20 @@ fn apt_install(packages: &[&str], backports: bool) -> Result<(), String> {
     run_printed(&mut install)
 }
 
+fn find(bin: &str) -> Option<std::path::PathBuf> {
+    if bin.starts_with('/') {
+        let p = std::path::PathBuf::from(bin);
+        p.exists().then_some(p)
+    } else {
+        util::which(bin)
+    }
+}
+
 /// Host tools: install the missing ones when root, else say exactly what to run.
 fn tools(needed: &[Tool]) -> Result<(), String> {
     let mut missing: Vec<&str> = Vec::new();
     for t in needed {
-        match util::which(t.bin) {
+        match find(t.bin) {
             Some(p) => println!("setup: found {} ({})", t.bin, p.display()),
             None => {
                 println!("setup: missing {}", t.bin);
@@ -132,7 +154,7 @@ fn tools(needed: &[Tool]) -> Result<(), String> {
         ));
     }
     apt_install(&missing, false)?;
-    match needed.iter().find(|t| util::which(t.bin).is_none()) {
+    match needed.iter().find(|t| find(t.bin).is_none()) {
         Some(t) => Err(format!("{} still missing after apt-get install", t.bin)),
         None => Ok(()),
     }
@@ -202,7 +224,7 @@ pub enum Need {
 pub fn ensure(need: Need, want_backports: bool) -> Result<(), String> {
     rust(need == Need::All)?;
     match need {
-        Need::Boot => tools(std::slice::from_ref(&QEMU_TOOL))?,
+        Need::Boot => tools(BOOT_TOOLS)?,
         Need::All => tools(ALL_TOOLS)?,
     }
     if want_backports {
