@@ -11,9 +11,11 @@
 //!   budget that grows when wakeups arrive during it and shrinks when they do not (QEMU's
 //!   poll-grow/poll-shrink, applied to the monitor) — then, IRQs masked, announce WFI, full
 //!   fence, re-check `pending`, WFI with the virtual timer armed for the deadline.
-//! * `test_and_clear` (owner): swap `pending` to 0 and, if it was set, clear the wake SGI's
-//!   pending state in the GIC: a redistributor/distributor MMIO write that traps to the
-//!   hypervisor under KVM. That is the cost the executor's `notified` flag avoids.
+//! * `test_and_clear` (owner): swap `pending` to 0 and, if it was set and an SGI was sent
+//!   since the last clear, clear the wake SGI's pending state in the GIC: a
+//!   redistributor/distributor MMIO write that traps to the hypervisor under KVM. That is
+//!   the cost the executor's `notified` flag avoids (and `sgi_sent` avoids when the set
+//!   needed no SGI).
 //!
 //! The WFI announcement is a second store-buffering handshake: the owner stores `state =
 //! WFI` then loads `pending`; `set` stores `pending` then loads `state`. Both sides have a
@@ -21,7 +23,7 @@
 //! sees `pending` and skips WFI, or `set` sees WFI and sends the SGI.
 
 use crate::irq::SGI_WAKE;
-use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 const RUNNING: u32 = 0;
 const MONITOR: u32 = 1;
@@ -38,6 +40,8 @@ pub struct SgiNotifier {
     core: usize,
     pending: AtomicU32,
     state: AtomicU32,
+    /// A wake SGI was sent since the last `test_and_clear` cleared it.
+    sgi_sent: AtomicBool,
     /// Current monitor-wait budget in timer ticks (owner only; atomic for Sync).
     budget: AtomicU64,
     stats: NotifierStats,
@@ -53,6 +57,7 @@ pub struct NotifierStats {
     pub gic_clears: AtomicU64,
     pub gic_clear_ticks: AtomicU64,
     pub early_returns: AtomicU64,
+    pub clears_skipped: AtomicU64,
     pub set_ticks_max: AtomicU64,
 }
 
@@ -65,6 +70,7 @@ pub struct NotifierSnapshot {
     pub gic_clears: u64,
     pub gic_clear_ticks: u64,
     pub early_returns: u64,
+    pub clears_skipped: u64,
     pub set_ticks_max: u64,
 }
 
@@ -74,6 +80,7 @@ impl SgiNotifier {
             core,
             pending: AtomicU32::new(0),
             state: AtomicU32::new(RUNNING),
+            sgi_sent: AtomicBool::new(false),
             budget: AtomicU64::new(0),
             stats: NotifierStats {
                 sgis_sent: AtomicU64::new(0),
@@ -83,6 +90,7 @@ impl SgiNotifier {
                 gic_clears: AtomicU64::new(0),
                 gic_clear_ticks: AtomicU64::new(0),
                 early_returns: AtomicU64::new(0),
+                clears_skipped: AtomicU64::new(0),
                 set_ticks_max: AtomicU64::new(0),
             },
         }
@@ -98,6 +106,7 @@ impl SgiNotifier {
             gic_clears: s.gic_clears.load(Ordering::Relaxed),
             gic_clear_ticks: s.gic_clear_ticks.load(Ordering::Relaxed),
             early_returns: s.early_returns.load(Ordering::Relaxed),
+            clears_skipped: s.clears_skipped.load(Ordering::Relaxed),
             set_ticks_max: s.set_ticks_max.load(Ordering::Relaxed),
         }
     }
@@ -164,6 +173,9 @@ impl executor::EventNotifier for SgiNotifier {
             && crate::smp::core_index() != self.core
             && crate::irq::send_wake(self.core).is_ok()
         {
+            // Release: pairs with the Acquire swap in `test_and_clear`, which reaches us
+            // through the executor's `notified` (stored after this `set` returns).
+            self.sgi_sent.store(true, Ordering::Release);
             self.stats.sgis_sent.fetch_add(1, Ordering::Relaxed);
         }
         let dt = hal::timer::counter() - t0;
@@ -173,15 +185,20 @@ impl executor::EventNotifier for SgiNotifier {
     fn test_and_clear(&self) -> bool {
         // Acquire: pairs with the Release store in `set`.
         let was = self.pending.swap(0, Ordering::Acquire) != 0;
-        if was {
-            // A wake SGI may still be pending in the GIC (sent while we were leaving WFI):
-            // drop it so it does not cause one more empty wakeup. This is the MMIO write
-            // (GICR_ICPENDR0 / GICD_CPENDSGIR) that traps under KVM.
+        // Only an SGI that was really sent can still be pending in the GIC; most sets find
+        // the owner awake or in its monitor wait and send none, so this skips most clears.
+        // Acquire: pairs with the Release store in `set`.
+        if was && self.sgi_sent.swap(false, Ordering::Acquire) {
+            // The wake SGI may still be pending (sent while we were leaving WFI): drop it so
+            // it does not cause one more empty wakeup. This is the MMIO write
+            // (GICR_ICPENDR0 / GICD_CPENDSGIR) that traps to the hypervisor under KVM.
             let t0 = hal::timer::counter();
             crate::irq::gic_cpu().clear_pending(SGI_WAKE as u32);
             let dt = hal::timer::counter() - t0;
             self.stats.gic_clears.fetch_add(1, Ordering::Relaxed);
             self.stats.gic_clear_ticks.fetch_add(dt, Ordering::Relaxed);
+        } else if was {
+            self.stats.clears_skipped.fetch_add(1, Ordering::Relaxed);
         }
         was
     }

@@ -51,10 +51,12 @@ pub fn print() {
     let (spurious, unhandled) = crate::irq::counts();
     let mut clears = 0;
     let mut clear_ticks = 0;
+    let mut skipped = 0;
     for core in 0..crate::smp::possible_count() {
         let n = super::notifier(core).snapshot();
         clears += n.gic_clears;
         clear_ticks += n.gic_clear_ticks;
+        skipped += n.clears_skipped;
     }
     for core in 0..crate::smp::possible_count() {
         let n = super::notifier(core).snapshot();
@@ -66,9 +68,10 @@ pub fn print() {
         }
     }
     println!(
-        "gic: {} pending-clears in test_and_clear, {} ticks avg; {} spurious, {} unregistered irqs",
+        "gic: {} pending-clears in test_and_clear, {} ticks avg ({} skipped: no SGI sent); {} spurious, {} unregistered irqs",
         clears,
         clear_ticks.checked_div(clears).unwrap_or(0),
+        skipped,
         spurious,
         unhandled
     );
