@@ -28,6 +28,7 @@ pub async fn run() {
         raise_soft_irq();
         DONE.wait().await;
     }
+    // Relaxed: the last DONE.wait() ordered the BH's increments before this load.
     println!(
         "bh from irq: {} interrupts, {} bottom-half runs, {} us each",
         TIMES,

@@ -60,6 +60,7 @@ pub fn notifier(core: usize) -> &'static SgiNotifier {
 }
 
 pub fn irq_counts(core: usize) -> (u64, u64) {
+    // Relaxed: statistics.
     (
         WAKE_IRQS[core].load(Ordering::Relaxed),
         TIMER_IRQS[core].load(Ordering::Relaxed),

@@ -47,7 +47,18 @@ pub struct SgiNotifier {
     stats: NotifierStats,
 }
 
-/// Counters of one notifier (all Relaxed: statistics only, read at the end of a run).
+/// Statistics counter bump. Relaxed: counters order nothing; they are read at the end of a
+/// run (or by a test after a Signal/join that orders them).
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+/// Statistics counter read (Relaxed: see [`bump`]).
+fn read(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+/// Counters of one notifier (statistics only, read at the end of a run).
 #[derive(Default)]
 pub struct NotifierStats {
     pub sgis_sent: AtomicU64,
@@ -99,28 +110,35 @@ impl SgiNotifier {
     pub fn snapshot(&self) -> NotifierSnapshot {
         let s = &self.stats;
         NotifierSnapshot {
-            sgis_sent: s.sgis_sent.load(Ordering::Relaxed),
-            wfe_waits: s.wfe_waits.load(Ordering::Relaxed),
-            wfe_wakeups: s.wfe_wakeups.load(Ordering::Relaxed),
-            wfi_sleeps: s.wfi_sleeps.load(Ordering::Relaxed),
-            gic_clears: s.gic_clears.load(Ordering::Relaxed),
-            gic_clear_ticks: s.gic_clear_ticks.load(Ordering::Relaxed),
-            early_returns: s.early_returns.load(Ordering::Relaxed),
-            clears_skipped: s.clears_skipped.load(Ordering::Relaxed),
-            set_ticks_max: s.set_ticks_max.load(Ordering::Relaxed),
+            sgis_sent: read(&s.sgis_sent),
+            wfe_waits: read(&s.wfe_waits),
+            wfe_wakeups: read(&s.wfe_wakeups),
+            wfi_sleeps: read(&s.wfi_sleeps),
+            gic_clears: read(&s.gic_clears),
+            gic_clear_ticks: read(&s.gic_clear_ticks),
+            early_returns: read(&s.early_returns),
+            clears_skipped: read(&s.clears_skipped),
+            set_ticks_max: read(&s.set_ticks_max),
         }
     }
 
+    /// Relaxed: `state` only steers whether `set` sends an SGI. The one value that matters,
+    /// WFI, is ordered by the fence in `wait` (pairs with the fence in `set`); any other value
+    /// means "awake or watching `pending`: no SGI needed".
+    fn set_state(&self, state: u32) {
+        self.state.store(state, Ordering::Relaxed);
+    }
+
     fn monitor_wait(&self, deadline: Option<u64>) -> bool {
+        // Relaxed: `budget` is owner-only state (atomic only to make the notifier Sync).
         let budget = self.budget.load(Ordering::Relaxed);
         if budget == 0 {
             return false;
         }
         let now = hal::timer::counter();
         let end = deadline.map_or(now + budget, |d| d.min(now + budget));
-        self.stats.wfe_waits.fetch_add(1, Ordering::Relaxed);
-        // Relaxed: `state` only steers whether `set` sends an SGI; MONITOR means "no".
-        self.state.store(MONITOR, Ordering::Relaxed);
+        bump(&self.stats.wfe_waits, 1);
+        self.set_state(MONITOR);
         while hal::timer::counter() < end {
             // LDAXR + WFE: a store to `pending` by another core clears our exclusive
             // monitor and wakes the WFE; the timer's event stream bounds each WFE.
@@ -128,7 +146,7 @@ impl SgiNotifier {
             // Relaxed: this only decides whether to stop waiting; the executor's own
             // accept (Acquire) orders what follows.
             if self.pending.load(Ordering::Relaxed) != 0 {
-                self.stats.wfe_wakeups.fetch_add(1, Ordering::Relaxed);
+                bump(&self.stats.wfe_wakeups, 1);
                 return true;
             }
         }
@@ -139,6 +157,7 @@ impl SgiNotifier {
     /// that did not (the owner then paid for both the spin and the WFI).
     fn adapt(&self, caught: bool) {
         let max = monitor_max();
+        // Relaxed: owner-only state (see `monitor_wait`).
         let b = self.budget.load(Ordering::Relaxed);
         let next = if caught {
             (b * 2).clamp(max / 16, max)
@@ -146,11 +165,13 @@ impl SgiNotifier {
             // Never below max/16: a budget of zero could never learn that waits pay off.
             (b / 2).max(max / 16)
         };
+        // Relaxed: owner-only state.
         self.budget.store(next, Ordering::Relaxed);
     }
 
     /// Start the adaptive budget at its floor (owner, at attach time).
     pub fn init_budget(&self) {
+        // Relaxed: owner-only state, set before the context first polls.
         self.budget.store(monitor_max() / 16, Ordering::Relaxed);
     }
 }
@@ -176,9 +197,10 @@ impl executor::EventNotifier for SgiNotifier {
             // Release: pairs with the Acquire swap in `test_and_clear`, which reaches us
             // through the executor's `notified` (stored after this `set` returns).
             self.sgi_sent.store(true, Ordering::Release);
-            self.stats.sgis_sent.fetch_add(1, Ordering::Relaxed);
+            bump(&self.stats.sgis_sent, 1);
         }
         let dt = hal::timer::counter() - t0;
+        // Relaxed: statistics (see `bump`).
         self.stats.set_ticks_max.fetch_max(dt, Ordering::Relaxed);
     }
 
@@ -195,10 +217,10 @@ impl executor::EventNotifier for SgiNotifier {
             let t0 = hal::timer::counter();
             crate::irq::gic_cpu().clear_pending(SGI_WAKE as u32);
             let dt = hal::timer::counter() - t0;
-            self.stats.gic_clears.fetch_add(1, Ordering::Relaxed);
-            self.stats.gic_clear_ticks.fetch_add(dt, Ordering::Relaxed);
+            bump(&self.stats.gic_clears, 1);
+            bump(&self.stats.gic_clear_ticks, dt);
         } else if was {
-            self.stats.clears_skipped.fetch_add(1, Ordering::Relaxed);
+            bump(&self.stats.clears_skipped, 1);
         }
         was
     }
@@ -210,14 +232,14 @@ impl executor::EventNotifier for SgiNotifier {
             // `notified` (or its SGI). The executor loops until it can accept.
             // One WFE: under a hypervisor or TCG it yields the vCPU, letting the notifier's
             // vCPU finish; on hardware the event stream bounds it.
-            self.stats.early_returns.fetch_add(1, Ordering::Relaxed);
+            bump(&self.stats.early_returns, 1);
             hal::cpu::wfe();
             return;
         }
         let caught = self.monitor_wait(deadline);
         self.adapt(caught);
         if caught {
-            self.state.store(RUNNING, Ordering::Relaxed);
+            self.set_state(RUNNING);
             return;
         }
         // IRQs masked from arming the timer to the WFI: a timer or SGI interrupt that
@@ -229,7 +251,7 @@ impl executor::EventNotifier for SgiNotifier {
         #[cfg(aiolos_mutant = "timer_arm_unmasked")]
         if let Some(d) = deadline {
             if hal::timer::counter() >= d {
-                self.state.store(RUNNING, Ordering::Relaxed);
+                self.set_state(RUNNING);
                 return;
             }
             hal::timer::arm_at(d);
@@ -238,22 +260,22 @@ impl executor::EventNotifier for SgiNotifier {
         #[cfg(not(aiolos_mutant = "timer_arm_unmasked"))]
         if let Some(d) = deadline {
             if hal::timer::counter() >= d {
-                self.state.store(RUNNING, Ordering::Relaxed);
+                self.set_state(RUNNING);
                 hal::cpu::irq_restore(saved);
                 return;
             }
             hal::timer::arm_at(d);
         }
-        self.state.store(WFI, Ordering::Relaxed);
+        self.set_state(WFI);
         // Full fence: pairs with the fence in `set` (see the module docs).
         #[cfg(not(aiolos_mutant = "no_wfi_fence"))]
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence above.
         if self.pending.load(Ordering::Relaxed) == 0 {
-            self.stats.wfi_sleeps.fetch_add(1, Ordering::Relaxed);
+            bump(&self.stats.wfi_sleeps, 1);
             hal::cpu::wfi();
         }
-        self.state.store(RUNNING, Ordering::Relaxed);
+        self.set_state(RUNNING);
         hal::cpu::irq_restore(saved);
     }
 }

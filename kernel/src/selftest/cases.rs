@@ -101,6 +101,7 @@ pub async fn bh_from_irq() -> TestResult {
     for i in 1..=5 {
         raise_soft_irq();
         bounded("the BH", IRQ_BH_DONE.wait()).await?;
+        // Relaxed: the signal wait above ordered the BH's increment before this load.
         let runs = IRQ_BH_RUNS.load(Ordering::Relaxed);
         ensure!(
             runs == i,
@@ -133,6 +134,7 @@ pub async fn bh_scheduled_twice_runs_once() -> TestResult {
         second
     );
     sleep(ms(2)).await;
+    // Relaxed: the BH ran on this core (same context) before the sleep returned.
     let runs = TWICE_RUNS.load(Ordering::Relaxed);
     ensure!(runs == 1, "BH ran {} times", runs);
     Ok(())
@@ -150,6 +152,7 @@ pub async fn bh_cancel() -> TestResult {
     CANCEL_BH.schedule(this_context());
     let cancelled = CANCEL_BH.cancel();
     sleep(ms(2)).await;
+    // Relaxed: same core, as above.
     let runs = CANCEL_RUNS.load(Ordering::Relaxed);
     ensure!(
         cancelled && runs == 0,
