@@ -307,28 +307,16 @@ pub fn dtb_with_bootargs(cfg: &BootConfig, args: &str, dir: &Path) -> Result<Vec
 /// A copy of ELF64 `elf` with one more PT_LOAD segment holding `blob` at physical/virtual
 /// address `addr`. The new program header table is appended at the end of the file.
 pub fn elf_with_blob(elf: &[u8], blob: &[u8], addr: u64) -> Result<Vec<u8>, String> {
-    if elf.len() < 64 || &elf[..4] != b"\x7fELF" || elf[4] != 2 || elf[5] != 1 {
-        return Err("not a little-endian ELF64 file".into());
-    }
-    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
-    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap());
-    let phoff = u64_at(0x20) as usize;
-    let phentsize = u16_at(0x36);
-    let phnum = u16_at(0x38);
-    if phentsize != 56 || phoff + phnum * 56 > elf.len() {
-        return Err("unexpected program header table".into());
-    }
-    let end = addr + blob.len() as u64;
-    for i in 0..phnum {
-        let ph = phoff + i * 56;
-        let p_type = u32::from_le_bytes(elf[ph..ph + 4].try_into().unwrap());
-        let (paddr, memsz) = (u64_at(ph + 0x18), u64_at(ph + 0x28));
-        if p_type == 1 && memsz > 0 && paddr < end && addr < paddr + memsz {
-            return Err(format!(
-                "kernel segment {paddr:#x}+{memsz:#x} overlaps the blob at {addr:#x}+{:#x}",
-                blob.len()
-            ));
-        }
+    let (phoff, phnum) = crate::elf::program_header_table(elf)?;
+    let len = blob.len() as u64;
+    if let Some(p) = crate::elf::program_headers(elf)?
+        .iter()
+        .find(|p| p.loads_over(addr, len))
+    {
+        return Err(format!(
+            "kernel segment {:#x}+{:#x} overlaps the blob at {addr:#x}+{len:#x}",
+            p.paddr, p.memsz
+        ));
     }
     let mut out = elf.to_vec();
     out.resize(out.len().next_multiple_of(4096), 0);
@@ -337,16 +325,9 @@ pub fn elf_with_blob(elf: &[u8], blob: &[u8], addr: u64) -> Result<Vec<u8>, Stri
     out.resize(out.len().next_multiple_of(8), 0);
     let new_phoff = out.len() as u64;
     out.extend_from_slice(&elf[phoff..phoff + phnum * 56]);
-    let mut ph = Vec::with_capacity(56);
-    ph.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
-    ph.extend_from_slice(&4u32.to_le_bytes()); // PF_R
-    ph.extend_from_slice(&blob_off.to_le_bytes());
-    ph.extend_from_slice(&addr.to_le_bytes()); // p_vaddr
-    ph.extend_from_slice(&addr.to_le_bytes()); // p_paddr
-    ph.extend_from_slice(&(blob.len() as u64).to_le_bytes());
-    ph.extend_from_slice(&(blob.len() as u64).to_le_bytes());
-    ph.extend_from_slice(&4096u64.to_le_bytes());
-    out.extend_from_slice(&ph);
+    out.extend_from_slice(
+        &crate::elf::Phdr::load(4 /* PF_R */, blob_off, addr, len, len).to_bytes(),
+    );
     out[0x20..0x28].copy_from_slice(&new_phoff.to_le_bytes());
     out[0x38..0x3a].copy_from_slice(&((phnum + 1) as u16).to_le_bytes());
     Ok(out)
@@ -545,16 +526,7 @@ mod tests {
     #[test]
     fn elf_wrap() {
         // A fake ELF64 header with one PT_LOAD at 0x40200000.
-        let mut e = vec![0u8; 64 + 56];
-        e[..4].copy_from_slice(b"\x7fELF");
-        e[4] = 2;
-        e[5] = 1;
-        e[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
-        e[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
-        e[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
-        e[64..68].copy_from_slice(&1u32.to_le_bytes());
-        e[64 + 0x18..64 + 0x20].copy_from_slice(&0x4020_0000u64.to_le_bytes());
-        e[64 + 0x28..64 + 0x30].copy_from_slice(&0x1000u64.to_le_bytes());
+        let e = crate::image::elf_at(&[0u8; 16], 0x4020_0000, 0x1000);
         let w = elf_with_blob(&e, &[7u8; 100], VIRT_RAM_START).unwrap();
         assert_eq!(u16::from_le_bytes([w[0x38], w[0x39]]), 2);
         let phoff = u64::from_le_bytes(w[0x20..0x28].try_into().unwrap()) as usize;
@@ -574,16 +546,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("aiolos-fixtures-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         // A stand-in kernel: one PT_LOAD at 0x40200000.
-        let mut e = vec![0u8; 64 + 56];
-        e[..4].copy_from_slice(b"\x7fELF");
-        e[4] = 2;
-        e[5] = 1;
-        e[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
-        e[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
-        e[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
-        e[64..68].copy_from_slice(&1u32.to_le_bytes());
-        e[64 + 0x18..64 + 0x20].copy_from_slice(&0x4020_0000u64.to_le_bytes());
-        e[64 + 0x28..64 + 0x30].copy_from_slice(&0x1000u64.to_le_bytes());
+        let e = crate::image::elf_at(&[0u8; 16], 0x4020_0000, 0x1000);
         let kernel = dir.join("kernel.elf");
         std::fs::write(&kernel, &e).unwrap();
         let cfg = BootConfig::default();

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use crate::util;
 
-const PT_LOAD: u32 = 1;
+use crate::elf::{self, le64, Phdr, PT_LOAD};
 /// The header's size (the Image is at least this long).
 pub const HEADER_LEN: usize = 64;
 pub const MAGIC: &[u8; 4] = b"ARM\x64";
@@ -30,72 +30,9 @@ pub const FLAGS: u64 = 0xa;
 /// The kernel's base must be 2 MiB-aligned (its `.stacks` and the MMU's 2 MiB blocks assume it).
 pub const ALIGN: u64 = 2 << 20;
 
-/// One ELF64 program header (the fields we use).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Phdr {
-    pub p_type: u32,
-    pub flags: u32,
-    pub offset: u64,
-    pub vaddr: u64,
-    pub filesz: u64,
-    pub memsz: u64,
-}
-
-fn le16(b: &[u8], at: usize) -> Result<u16, String> {
-    b.get(at..at + 2)
-        .map(|s| u16::from_le_bytes([s[0], s[1]]))
-        .ok_or(format!("truncated at offset {at:#x}"))
-}
-
-fn le32(b: &[u8], at: usize) -> Result<u32, String> {
-    b.get(at..at + 4)
-        .map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
-        .ok_or(format!("truncated at offset {at:#x}"))
-}
-
-fn le64(b: &[u8], at: usize) -> Result<u64, String> {
-    b.get(at..at + 8)
-        .map(|s| u64::from_le_bytes(s.try_into().expect("8 bytes")))
-        .ok_or(format!("truncated at offset {at:#x}"))
-}
-
-/// The program headers of a little-endian ELF64 file.
-pub fn program_headers(elf: &[u8]) -> Result<Vec<Phdr>, String> {
-    if elf.len() < 64 || &elf[..4] != b"\x7fELF" {
-        return Err("not an ELF file".into());
-    }
-    if elf[4] != 2 || elf[5] != 1 {
-        return Err("not a little-endian ELF64 file".into());
-    }
-    let phoff = le64(elf, 0x20)? as usize;
-    let phentsize = le16(elf, 0x36)? as usize;
-    let phnum = le16(elf, 0x38)? as usize;
-    if phentsize < 56 {
-        return Err(format!("e_phentsize {phentsize} < 56"));
-    }
-    (0..phnum)
-        .map(|i| {
-            let at = phoff
-                .checked_add(i * phentsize)
-                .ok_or("program header offset overflows")?;
-            if at.checked_add(56).is_none_or(|end| end > elf.len()) {
-                return Err(format!("program header {i} is past the end of the file"));
-            }
-            Ok(Phdr {
-                p_type: le32(elf, at)?,
-                flags: le32(elf, at + 4)?,
-                offset: le64(elf, at + 8)?,
-                vaddr: le64(elf, at + 16)?,
-                filesz: le64(elf, at + 32)?,
-                memsz: le64(elf, at + 40)?,
-            })
-        })
-        .collect()
-}
-
 /// The one `PT_LOAD` segment (the linker script makes exactly one).
 pub fn load_segment(elf: &[u8]) -> Result<Phdr, String> {
-    let loads: Vec<Phdr> = program_headers(elf)?
+    let loads: Vec<Phdr> = elf::program_headers(elf)?
         .into_iter()
         .filter(|p| p.p_type == PT_LOAD)
         .collect();
@@ -190,31 +127,9 @@ pub fn image_from_elf(elf: &[u8]) -> Result<(Vec<u8>, Header), String> {
 /// (memory size `mem_size`, so a loader leaves BSS and stacks free), entered at `base`: the
 /// Image placed at an arbitrary base by QEMU's ELF loader, with x0 = 0.
 pub fn elf_at(image: &[u8], base: u64, mem_size: u64) -> Vec<u8> {
-    const DATA: usize = 0x1000;
-    let mut b = vec![0u8; DATA];
-    b[..4].copy_from_slice(b"\x7fELF");
-    b[4] = 2; // ELFCLASS64
-    b[5] = 1; // little-endian
-    b[6] = 1; // EV_CURRENT
-    b[0x10..0x12].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    b[0x12..0x14].copy_from_slice(&183u16.to_le_bytes()); // EM_AARCH64
-    b[0x14..0x18].copy_from_slice(&1u32.to_le_bytes());
-    b[0x18..0x20].copy_from_slice(&base.to_le_bytes()); // e_entry
-    b[0x20..0x28].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
-    b[0x34..0x36].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
-    b[0x36..0x38].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
-    b[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
-    let ph = 64;
-    b[ph..ph + 4].copy_from_slice(&PT_LOAD.to_le_bytes());
-    b[ph + 4..ph + 8].copy_from_slice(&7u32.to_le_bytes()); // RWX
-    b[ph + 8..ph + 16].copy_from_slice(&(DATA as u64).to_le_bytes());
-    b[ph + 16..ph + 24].copy_from_slice(&base.to_le_bytes());
-    b[ph + 24..ph + 32].copy_from_slice(&base.to_le_bytes());
-    b[ph + 32..ph + 40].copy_from_slice(&(image.len() as u64).to_le_bytes());
-    b[ph + 40..ph + 48].copy_from_slice(&mem_size.max(image.len() as u64).to_le_bytes());
-    b[ph + 48..ph + 56].copy_from_slice(&0x1000u64.to_le_bytes());
-    b.extend_from_slice(image);
-    b
+    let len = image.len() as u64;
+    let ph = Phdr::load(7, elf::BUILD_DATA_OFFSET, base, len, mem_size.max(len));
+    elf::build(base, &[ph], image)
 }
 
 /// Writes the Image for `elf` to `out`.

@@ -4,6 +4,7 @@
 
 mod dtb;
 mod dtb_check;
+mod elf;
 mod image;
 mod kvm;
 mod qemu;
