@@ -56,6 +56,39 @@ pub fn disarm() {
     crate::cpu::isb();
 }
 
+/// The EL1 physical timer (CNTP), a second, independent interrupt source: the kernel keeps
+/// the virtual timer for the executor's deadlines, applications may use this one as a
+/// one-shot device interrupt. Compared against the physical count CNTPCT_EL0 (the virtual
+/// count minus CNTVOFF, which a hypervisor may set). EL2 must grant EL1 access
+/// (CNTHCTL_EL2.EL1PCEN; the kernel's EL2 drop does).
+#[cfg(target_arch = "aarch64")]
+pub mod phys {
+    use aarch64_cpu::registers::{CNTPCT_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0};
+    use tock_registers::interfaces::{Readable, Writeable};
+
+    /// CNTPCT_EL0, after an ISB.
+    #[inline]
+    pub fn counter() -> u64 {
+        crate::cpu::isb();
+        CNTPCT_EL0.get()
+    }
+
+    /// Fires the physical timer interrupt `ticks` from now (CNTP_CVAL_EL0, CNTP_CTL_EL0).
+    #[inline]
+    pub fn arm_after(ticks: u64) {
+        CNTP_CVAL_EL0.set(counter().saturating_add(ticks));
+        CNTP_CTL_EL0.write(CNTP_CTL_EL0::ENABLE::SET + CNTP_CTL_EL0::IMASK::CLEAR);
+        crate::cpu::isb();
+    }
+
+    /// Stops the physical timer: its level interrupt drops.
+    #[inline]
+    pub fn disarm() {
+        CNTP_CTL_EL0.write(CNTP_CTL_EL0::ENABLE::CLEAR + CNTP_CTL_EL0::IMASK::SET);
+        crate::cpu::isb();
+    }
+}
+
 /// Whether the timer is enabled and its condition met (CNTV_CTL_EL0.ISTATUS; IMASK does not
 /// matter).
 #[cfg(target_arch = "aarch64")]

@@ -105,6 +105,12 @@ pub fn exit_fail(reason: core::fmt::Arguments) -> ! {
     crate::exit::fail(reason)
 }
 
+/// Run `handler` in interrupt context on the calling core after `ticks` (a one-shot device
+/// interrupt: the EL1 physical timer). A new call replaces a pending one.
+pub fn device_irq_after(ticks: u64, handler: fn()) {
+    crate::runtime::device_timer::after(ticks, handler)
+}
+
 /// A software interrupt for applications and tests: the highest SPI the GIC implements
 /// (no device drives it), raised by [`raise_soft_irq`]; its handler runs in interrupt
 /// context on the primary core.

@@ -1,5 +1,7 @@
-//! A bottom half scheduled from an interrupt handler: the handler only schedules; the BH
-//! runs on core 0's context and raises a signal the demo task awaits.
+//! A bottom half scheduled from an interrupt handler: a device interrupt (the physical timer,
+//! armed for 200 us) arrives while core 0 sleeps; the handler only schedules the BH, whose
+//! notify finds the owner asleep (a kick); the BH runs on core 0's context and raises a
+//! signal the demo task awaits.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::api::*;
@@ -17,15 +19,14 @@ fn bh(_ctx: &'static Context) {
 }
 static BH: Bh = Bh::new(bh);
 
-fn on_soft_irq(_intid: u32) {
+fn on_device_irq() {
     BH.schedule(context(0).expect("core 0 is online"));
 }
 
 pub async fn run() {
-    register_soft_irq(on_soft_irq);
     let start = now();
     for _ in 0..TIMES {
-        raise_soft_irq();
+        device_irq_after(us(200), on_device_irq);
         DONE.wait().await;
     }
     // Relaxed: the last DONE.wait() ordered the BH's increments before this load.

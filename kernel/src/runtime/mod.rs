@@ -7,6 +7,7 @@
 //! leaves WFE/WFI, lowers `notify_me`, accepts, runs the task.
 
 pub mod console_rx;
+pub mod device_timer;
 pub mod notifier;
 pub mod signal;
 pub mod stats_table;
