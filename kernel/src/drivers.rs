@@ -13,15 +13,19 @@ pub fn uart_from_dtb<'a>(p: &Platform<'a>) -> Result<Uart, ConsoleError<'a>> {
         Err(e) => return Err(ConsoleError::Dtb(*e)),
     };
     let base = console.base as usize;
-    // SAFETY (all arms): the DTB describes a device of this kind at `base`, identity mapped
-    // (or, before the MMU, physical).
     let uart = match console.kind {
+        // SAFETY (this and the next arms): the DTB describes a device of this kind at `base`,
+        // identity mapped (or, before the MMU, physical).
         UartKind::Pl011 => unsafe { Uart::pl011(base) },
         UartKind::Ns16550 {
             reg_shift,
             reg_io_width,
-        } => unsafe { Uart::ns16550(base, reg_shift, reg_io_width) }
-            .ok_or(ConsoleError::BadWidth(reg_io_width))?,
+        } => {
+            // SAFETY: as above.
+            unsafe { Uart::ns16550(base, reg_shift, reg_io_width) }
+                .ok_or(ConsoleError::BadWidth(reg_io_width))?
+        }
+        // SAFETY: as above.
         UartKind::MiniUart => unsafe { Uart::mini_uart(base) },
         UartKind::Unknown(compat) => return Err(ConsoleError::Unknown(compat)),
     };
