@@ -143,6 +143,19 @@ pub const CASES: &[Case] = &[
         mutant: None,
     },
     Case {
+        // Unbounded recursion on the main stack runs into its guard page; the report must
+        // say so (the handler runs on the separate exception stack).
+        name: "inject-stack-overflow",
+        fixture: DtbFixture::None,
+        options: "--smp 2",
+        bootargs: "inject=stack-overflow",
+        verdict: Verdict::Fail,
+        cpus_online: None,
+        exit_contains: &["Data Abort"],
+        log_contains: &["stack overflow into a guard page"],
+        mutant: None,
+    },
+    Case {
         name: "inject-pool-full",
         fixture: DtbFixture::None,
         options: "",
