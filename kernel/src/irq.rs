@@ -13,8 +13,9 @@ use crate::println;
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use hal::gic::{CoreId, Gic, GicCpu, SgiTarget};
 
-/// INTIDs we can register: SGIs, PPIs and the first 224 SPIs.
-pub const MAX_INTID: usize = 256;
+/// INTIDs we can register: SGIs, PPIs and every SPI of the GICv2/v3 range (1020–1023 are
+/// special; extended SPI/PPI ranges are not used).
+pub const MAX_INTID: usize = 1020;
 
 /// SGI numbers used by the kernel.
 pub const SGI_WAKE: u8 = 1;
@@ -95,6 +96,7 @@ pub fn register(intid: u32, handler: Handler) {
 
 /// (spurious, unhandled) interrupt counts.
 pub fn counts() -> (u64, u64) {
+    // Relaxed: statistics counters.
     (
         SPURIOUS.load(Ordering::Relaxed),
         UNHANDLED.load(Ordering::Relaxed),

@@ -104,9 +104,7 @@ pub fn start_secondaries() -> (usize, usize) {
         for (i, m) in map.mpidr.iter().enumerate() {
             core::ptr::write_volatile(core::ptr::addr_of_mut!(SPIN_TABLE_MPIDRS[i]), *m);
         }
-        let count = map.count;
         CORES.set(map);
-        let _ = count;
     }
     crate::arch::dcache_clean_range(
         core::ptr::addr_of!(SPIN_TABLE_MPIDRS) as usize,
