@@ -13,6 +13,7 @@
 //! | [`task`]      | tasks in static pools, wakers, join handles                     |
 //! | [`bh`]        | bottom halves                                                   |
 //! | [`timer`]     | per-context timers, `sleep`, `with_timeout`                     |
+//! | [`wake_gate`] | the latch/sleep handshake inside a sleeping EventNotifier       |
 //! | [`worker`]    | worker pool with completion through a bottom half               |
 //! | [`stats`]     | per-context counters and the wake-to-run latency histogram      |
 //! | `poll_policy` | adaptive polling before sleeping                                |
@@ -85,6 +86,7 @@ mod raw;
 pub mod stats;
 pub mod task;
 pub mod timer;
+pub mod wake_gate;
 pub mod worker;
 
 pub use bh::{Bh, BhHandler};
@@ -100,4 +102,5 @@ pub use task::{
     co_schedule, context_of, current_context, JoinHandle, ScheduleError, SpawnError, TaskPool,
 };
 pub use timer::{sleep, sleep_until, with_timeout, Elapsed, Sleep, SleepUntil, TIMER_SLOTS};
+pub use wake_gate::WakeGate;
 pub use worker::{JobFuture, PoolFull, WorkerPool};

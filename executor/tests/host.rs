@@ -383,6 +383,24 @@ fn timers_expiring_in_one_pass_fire_in_deadline_order() {
     assert_eq!(order, (Some(0), Some(1), Some(2)));
 }
 
+// ---------------------------------------------------------------- wake gate
+
+#[test]
+fn wake_gate_kicks_only_a_sleeping_owner() {
+    let gate = executor::WakeGate::new();
+    assert!(!gate.latch(), "owner running: no kick");
+    assert!(!gate.prepare_sleep(), "latched: the owner must not sleep");
+    gate.awake();
+    assert!(gate.take() && !gate.take());
+    gate.watch();
+    assert!(!gate.latch(), "owner watching the latch word: no kick");
+    assert!(gate.take());
+    assert!(gate.prepare_sleep(), "nothing latched: the owner may sleep");
+    assert!(gate.latch(), "owner asleep: kick");
+    gate.awake();
+    assert!(gate.take());
+}
+
 // ---------------------------------------------------------------- worker pool
 
 fn fib(n: u64) -> u64 {

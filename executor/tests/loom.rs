@@ -11,9 +11,12 @@
 //! `LOOM_MAX_PREEMPTIONS`, default 8 here (about 10 s in release for all models).
 #![cfg(loom)]
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicUsize,
+    Ordering::{Relaxed, SeqCst},
+};
 
-use executor::{Bh, Context, HostClock, HostNotifier};
+use executor::{Bh, Context, HostClock, HostNotifier, WakeGate};
 use loom::thread;
 
 static CLOCK: HostClock = HostClock::new();
@@ -55,6 +58,31 @@ fn check_counted(
     n
 }
 
+/// The latch/sleep handshake of a sleeping notifier (`WakeGate`, the core of the kernel's
+/// SGI notifier): the notifier latches and kicks if it sees the owner asleep; the owner
+/// announces sleep and sleeps if it sees no latch. It must never sleep through a latch that
+/// did not kick it.
+fn wake_gate_handshake() {
+    let gate: &'static WakeGate = leak(WakeGate::new());
+    let kicked: &'static loom::sync::atomic::AtomicBool =
+        leak(loom::sync::atomic::AtomicBool::new(false));
+    let t = thread::spawn(move || {
+        if gate.latch() {
+            kicked.store(true, SeqCst);
+        }
+    });
+    let slept = gate.prepare_sleep();
+    t.join().unwrap();
+    if slept {
+        assert!(
+            kicked.load(SeqCst),
+            "owner slept through a latch that sent no kick (lost wakeup)"
+        );
+    }
+    gate.awake();
+    assert!(gate.take());
+}
+
 /// Another thread schedules a bottom half while the owner polls (and may sleep).
 fn bh_from_other_thread() {
     let ctx = context(0);
@@ -81,6 +109,11 @@ mod models {
     use std::future::poll_fn;
     use std::sync::atomic::Ordering::{Acquire, Release};
     use std::task::{Poll, Waker};
+
+    #[test]
+    fn wake_gate() {
+        check("wake_gate", wake_gate_handshake);
+    }
 
     #[test]
     fn bh_scheduled_from_another_thread() {
@@ -225,6 +258,26 @@ fn mutant_loses_wakeup() {
     assert!(msg.contains("deadlock"), "unexpected failure: {msg}");
     println!(
         "mutant caught: loom found the lost wakeup (owner asleep forever) after {} executions",
+        count.load(Relaxed)
+    );
+}
+
+/// Negative control for the notifier's own handshake: with either `WakeGate` fence removed,
+/// loom must find an execution where the owner sleeps through an unkicked latch.
+#[cfg(any(aiolos_mutant = "no_sleep_fence", aiolos_mutant = "no_latch_fence"))]
+#[test]
+fn mutant_gate_loses_wakeup() {
+    let count: &'static AtomicUsize = leak(AtomicUsize::new(0));
+    let r = std::panic::catch_unwind(|| check_counted("mutant", count, wake_gate_handshake));
+    let payload = r.expect_err("loom did not find the lost wakeup with the fence removed");
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    assert!(msg.contains("lost wakeup"), "unexpected failure: {msg}");
+    println!(
+        "mutant caught: loom found the owner asleep through an unkicked latch after {} executions",
         count.load(Relaxed)
     );
 }

@@ -17,17 +17,14 @@
 //!   the cost the executor's `notified` flag avoids (and `sgi_sent` avoids when the set
 //!   needed no SGI).
 //!
-//! The WFI announcement is a second store-buffering handshake: the owner stores `state =
-//! WFI` then loads `pending`; `set` stores `pending` then loads `state`. Both sides have a
-//! full fence between their store and load, so at least one sees the other: either the owner
-//! sees `pending` and skips WFI, or `set` sees WFI and sends the SGI.
+//! The WFI announcement is a second store-buffering handshake: the owner announces sleep
+//! then loads `pending`; `set` stores `pending` then loads the owner's state. It lives in
+//! [`executor::WakeGate`] (portable, so loom checks it and its two fence-removal mutants);
+//! this file adds the hardware: the monitor wait, the timer, WFI and the SGI.
 
 use crate::irq::SGI_WAKE;
-use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
-
-const RUNNING: u32 = 0;
-const MONITOR: u32 = 1;
-const WFI: u32 = 2;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use executor::WakeGate;
 
 /// Upper bound of the monitor-wait budget, in microseconds.
 const MONITOR_MAX_US: u64 = 50;
@@ -38,8 +35,8 @@ fn monitor_max() -> u64 {
 
 pub struct SgiNotifier {
     core: usize,
-    pending: AtomicU32,
-    state: AtomicU32,
+    /// The latch (`pending`) and the owner's announced state.
+    gate: WakeGate,
     /// A wake SGI was sent since the last `test_and_clear` cleared it.
     sgi_sent: AtomicBool,
     /// Current monitor-wait budget in timer ticks (owner only; atomic for Sync).
@@ -89,8 +86,7 @@ impl SgiNotifier {
     pub const fn new(core: usize) -> Self {
         Self {
             core,
-            pending: AtomicU32::new(0),
-            state: AtomicU32::new(RUNNING),
+            gate: WakeGate::new(),
             sgi_sent: AtomicBool::new(false),
             budget: AtomicU64::new(0),
             stats: NotifierStats {
@@ -122,13 +118,6 @@ impl SgiNotifier {
         }
     }
 
-    /// Relaxed: `state` only steers whether `set` sends an SGI. The one value that matters,
-    /// WFI, is ordered by the fence in `wait` (pairs with the fence in `set`); any other value
-    /// means "awake or watching `pending`: no SGI needed".
-    fn set_state(&self, state: u32) {
-        self.state.store(state, Ordering::Relaxed);
-    }
-
     fn monitor_wait(&self, deadline: Option<u64>) -> bool {
         // Relaxed: `budget` is owner-only state (atomic only to make the notifier Sync).
         let budget = self.budget.load(Ordering::Relaxed);
@@ -138,14 +127,12 @@ impl SgiNotifier {
         let now = hal::timer::counter();
         let end = deadline.map_or(now + budget, |d| d.min(now + budget));
         bump(&self.stats.wfe_waits, 1);
-        self.set_state(MONITOR);
+        self.gate.watch();
         while hal::timer::counter() < end {
-            // LDAXR + WFE: a store to `pending` by another core clears our exclusive
+            // LDAXR + WFE: a store to the latch by another core clears our exclusive
             // monitor and wakes the WFE; the timer's event stream bounds each WFE.
-            hal::cpu::wfe_unless_changed(&self.pending, 0);
-            // Relaxed: this only decides whether to stop waiting; the executor's own
-            // accept (Acquire) orders what follows.
-            if self.pending.load(Ordering::Relaxed) != 0 {
+            hal::cpu::wfe_unless_changed(self.gate.latch_word(), 0);
+            if self.gate.is_latched() {
                 bump(&self.stats.wfe_wakeups, 1);
                 return true;
             }
@@ -179,14 +166,9 @@ impl SgiNotifier {
 impl executor::EventNotifier for SgiNotifier {
     fn set(&self) {
         let t0 = hal::timer::counter();
-        // Release: pairs with the Acquire swap in `test_and_clear`, which must see the work
-        // published before this notification.
-        self.pending.store(1, Ordering::Release);
-        // Full fence: pairs with the fence in `wait` between `state = WFI` and the load of
-        // `pending` (store-buffering: without both, the owner may WFI while we skip the SGI).
-        fence(Ordering::SeqCst);
-        // Relaxed: ordered by the fence above.
-        let asleep = self.state.load(Ordering::Relaxed) == WFI;
+        // Latch, full fence, look: see `WakeGate::latch` (pairs with `prepare_sleep` in
+        // `wait`).
+        let asleep = self.gate.latch();
         // Mutant (negative control for the stress test): never kick a sleeping core.
         #[cfg(aiolos_mutant = "sgi_skip")]
         let asleep = asleep && false;
@@ -205,8 +187,7 @@ impl executor::EventNotifier for SgiNotifier {
     }
 
     fn test_and_clear(&self) -> bool {
-        // Acquire: pairs with the Release store in `set`.
-        let was = self.pending.swap(0, Ordering::Acquire) != 0;
+        let was = self.gate.take();
         // Only an SGI that was really sent can still be pending in the GIC; most sets find
         // the owner awake or in its monitor wait and send none, so this skips most clears.
         // Acquire: pairs with the Release store in `set`.
@@ -226,8 +207,7 @@ impl executor::EventNotifier for SgiNotifier {
     }
 
     fn wait(&self, deadline: Option<u64>) {
-        // Relaxed: the owner's own earlier store or a `set` seen through the monitor.
-        if self.pending.load(Ordering::Relaxed) != 0 {
+        if self.gate.is_latched() {
             // Set, but `notified` not yet: a notifier is between `set` and its store of
             // `notified` (or its SGI). The executor loops until it can accept.
             // One WFE: under a hypervisor or TCG it yields the vCPU, letting the notifier's
@@ -239,7 +219,7 @@ impl executor::EventNotifier for SgiNotifier {
         let caught = self.monitor_wait(deadline);
         self.adapt(caught);
         if caught {
-            self.set_state(RUNNING);
+            self.gate.awake();
             return;
         }
         // IRQs masked from arming the timer to the WFI: a timer or SGI interrupt that
@@ -251,7 +231,7 @@ impl executor::EventNotifier for SgiNotifier {
         #[cfg(aiolos_mutant = "timer_arm_unmasked")]
         if let Some(d) = deadline {
             if hal::timer::counter() >= d {
-                self.set_state(RUNNING);
+                self.gate.awake();
                 return;
             }
             hal::timer::arm_at(d);
@@ -260,22 +240,19 @@ impl executor::EventNotifier for SgiNotifier {
         #[cfg(not(aiolos_mutant = "timer_arm_unmasked"))]
         if let Some(d) = deadline {
             if hal::timer::counter() >= d {
-                self.set_state(RUNNING);
+                self.gate.awake();
                 hal::cpu::irq_restore(saved);
                 return;
             }
             hal::timer::arm_at(d);
         }
-        self.set_state(WFI);
-        // Full fence: pairs with the fence in `set` (see the module docs).
-        #[cfg(not(aiolos_mutant = "no_wfi_fence"))]
-        fence(Ordering::SeqCst);
-        // Relaxed: ordered by the fence above.
-        if self.pending.load(Ordering::Relaxed) == 0 {
+        // Announce WFI and look at the latch: see `WakeGate::prepare_sleep` (its fence
+        // pairs with the one in `latch`, called by `set`).
+        if self.gate.prepare_sleep() {
             bump(&self.stats.wfi_sleeps, 1);
             hal::cpu::wfi();
         }
-        self.set_state(RUNNING);
+        self.gate.awake();
         hal::cpu::irq_restore(saved);
     }
 }
