@@ -237,6 +237,28 @@ mod models {
     }
 }
 
+/// Runs `model` under loom expecting it to fail with a panic message containing `what`;
+/// returns the executions explored until then. Panics if loom finds nothing.
+#[cfg(any(
+    aiolos_mutant = "no_owner_fence",
+    aiolos_mutant = "no_notifier_fence",
+    aiolos_mutant = "rmw_relaxed",
+    aiolos_mutant = "no_sleep_fence",
+    aiolos_mutant = "no_latch_fence"
+))]
+fn expect_caught(model: fn(), what: &str) -> usize {
+    let count: &'static AtomicUsize = leak(AtomicUsize::new(0));
+    let r = std::panic::catch_unwind(|| check_counted("mutant", count, model));
+    let payload = r.expect_err("loom did not find the lost wakeup with the fence removed");
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    assert!(msg.contains(what), "unexpected failure: {msg}");
+    count.load(Relaxed)
+}
+
 /// Negative control: only compiled for a fence-removal mutant; passes only if loom finds the
 /// lost wakeup (a deadlock of the sleeping owner).
 #[cfg(any(
@@ -246,19 +268,10 @@ mod models {
 ))]
 #[test]
 fn mutant_loses_wakeup() {
-    let count: &'static AtomicUsize = leak(AtomicUsize::new(0));
-    let r = std::panic::catch_unwind(|| check_counted("mutant", count, bh_from_other_thread));
-    let payload = r.expect_err("loom did not find the lost wakeup with the fence removed");
-    let msg = payload
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| payload.downcast_ref::<&str>().copied())
-        .unwrap_or("");
     // The owner is blocked in wait(None) after the notifier exited without kicking.
-    assert!(msg.contains("deadlock"), "unexpected failure: {msg}");
+    let n = expect_caught(bh_from_other_thread, "deadlock");
     println!(
-        "mutant caught: loom found the lost wakeup (owner asleep forever) after {} executions",
-        count.load(Relaxed)
+        "mutant caught: loom found the lost wakeup (owner asleep forever) after {n} executions"
     );
 }
 
@@ -267,17 +280,8 @@ fn mutant_loses_wakeup() {
 #[cfg(any(aiolos_mutant = "no_sleep_fence", aiolos_mutant = "no_latch_fence"))]
 #[test]
 fn mutant_gate_loses_wakeup() {
-    let count: &'static AtomicUsize = leak(AtomicUsize::new(0));
-    let r = std::panic::catch_unwind(|| check_counted("mutant", count, wake_gate_handshake));
-    let payload = r.expect_err("loom did not find the lost wakeup with the fence removed");
-    let msg = payload
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| payload.downcast_ref::<&str>().copied())
-        .unwrap_or("");
-    assert!(msg.contains("lost wakeup"), "unexpected failure: {msg}");
+    let n = expect_caught(wake_gate_handshake, "lost wakeup");
     println!(
-        "mutant caught: loom found the owner asleep through an unkicked latch after {} executions",
-        count.load(Relaxed)
+        "mutant caught: loom found the owner asleep through an unkicked latch after {n} executions"
     );
 }

@@ -177,82 +177,53 @@ pub fn sevl() {
     };
 }
 
-/// Instruction synchronization barrier (a full fence on the host).
-#[inline(always)]
-pub fn isb() {
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: ISB has no side effect besides flushing the pipeline.
-    unsafe {
-        asm!("isb", options(nostack, preserves_flags))
+/// A barrier instruction, and its stand-in on the host (where only the ordering matters).
+/// The asm has no `nomem`, so each is also a compiler barrier.
+macro_rules! barrier {
+    ($(#[$doc:meta])* $name:ident, $insn:literal, $host:ident) => {
+        $(#[$doc])*
+        #[inline(always)]
+        pub fn $name() {
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: a barrier only orders or waits for memory accesses and instructions;
+            // it reads and writes nothing.
+            unsafe {
+                asm!($insn, options(nostack, preserves_flags))
+            };
+            #[cfg(not(target_arch = "aarch64"))]
+            core::sync::atomic::fence(core::sync::atomic::Ordering::$host);
+        }
     };
-    #[cfg(not(target_arch = "aarch64"))]
-    core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
 }
 
-/// Data synchronization barrier, full system (a full fence on the host).
-#[inline(always)]
-pub fn dsb_sy() {
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: DSB only waits for outstanding memory accesses; no `nomem` so it is also a
-    // compiler barrier.
-    unsafe {
-        asm!("dsb sy", options(nostack, preserves_flags))
-    };
-    #[cfg(not(target_arch = "aarch64"))]
-    core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
-}
-
-/// Data synchronization barrier, inner shareable (a full fence on the host).
-#[inline(always)]
-pub fn dsb_ish() {
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: as for `dsb_sy`.
-    unsafe {
-        asm!("dsb ish", options(nostack, preserves_flags))
-    };
-    #[cfg(not(target_arch = "aarch64"))]
-    core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
-}
-
-/// Data synchronization barrier, inner shareable, stores only: prior stores complete before any
-/// later instruction, including system-register writes such as ICC_SGI1R_EL1 (a release fence
-/// on the host).
-#[inline(always)]
-pub fn dsb_ishst() {
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: as for `dsb_sy`.
-    unsafe {
-        asm!("dsb ishst", options(nostack, preserves_flags))
-    };
-    #[cfg(not(target_arch = "aarch64"))]
-    core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
-}
-
-/// Data memory barrier, inner shareable (a full fence on the host). Same instruction as
-/// `fence(SeqCst)` on aarch64.
-#[inline(always)]
-pub fn dmb_ish() {
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: DMB only orders memory accesses; no `nomem` so it is also a compiler barrier.
-    unsafe {
-        asm!("dmb ish", options(nostack, preserves_flags))
-    };
-    #[cfg(not(target_arch = "aarch64"))]
-    core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
-}
-
-/// Data memory barrier, inner shareable, stores only: orders prior stores before later stores,
-/// including stores to Device memory (a release fence on the host).
-#[inline(always)]
-pub fn dmb_ishst() {
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: as for `dmb_ish`.
-    unsafe {
-        asm!("dmb ishst", options(nostack, preserves_flags))
-    };
-    #[cfg(not(target_arch = "aarch64"))]
-    core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
-}
+barrier!(
+    /// Instruction synchronization barrier (a full fence on the host).
+    isb, "isb", SeqCst
+);
+barrier!(
+    /// Data synchronization barrier, full system (a full fence on the host).
+    dsb_sy, "dsb sy", SeqCst
+);
+barrier!(
+    /// Data synchronization barrier, inner shareable (a full fence on the host).
+    dsb_ish, "dsb ish", SeqCst
+);
+barrier!(
+    /// Data synchronization barrier, inner shareable, stores only: prior stores complete
+    /// before any later instruction, including system-register writes such as ICC_SGI1R_EL1
+    /// (a release fence on the host).
+    dsb_ishst, "dsb ishst", Release
+);
+barrier!(
+    /// Data memory barrier, inner shareable (a full fence on the host). Same instruction as
+    /// `fence(SeqCst)` on aarch64.
+    dmb_ish, "dmb ish", SeqCst
+);
+barrier!(
+    /// Data memory barrier, inner shareable, stores only: orders prior stores before later
+    /// stores, including stores to Device memory (a release fence on the host).
+    dmb_ishst, "dmb ishst", Release
+);
 
 /// The DAIF mask state saved by [`irq_mask_save`] (the raw DAIF value: D, A, I, F at bits 9..6).
 pub type DaifState = u64;
