@@ -299,8 +299,9 @@ pub fn wfe_unless_changed(word: &AtomicU32, old: u32) -> u32 {
     #[cfg(target_arch = "aarch64")]
     {
         let new: u32;
-        // SAFETY: as in `wait_for_change`: an atomic acquire load of a valid `AtomicU32`,
-        // then at most one WFE; nothing is written.
+        // SAFETY: `word` is a valid, aligned `AtomicU32` for the duration of the call (it is a
+        // reference); LDAXR is an atomic acquire load of it, sound alongside any other atomic
+        // access; then at most one WFE. Nothing is written.
         unsafe {
             asm!(
                 "ldaxr {new:w}, [{addr}]",
@@ -340,42 +341,13 @@ pub fn wfe_unless_changed(word: &AtomicU32, old: u32) -> u32 {
 /// interrupt handler. Requires the MMU on and `word` in Normal cacheable memory (the exclusive
 /// monitor is not architecturally guaranteed on other memory types).
 ///
-/// On the host: an acquire spin loop.
+/// On the host: an acquire spin loop (through [`wfe_unless_changed`]).
 #[inline]
 pub fn wait_for_change(word: &AtomicU32, old: u32) -> u32 {
-    #[cfg(target_arch = "aarch64")]
-    {
-        let new: u32;
-        // SAFETY: `word` is a valid, aligned `AtomicU32` for the duration of the call (it is a
-        // reference); LDAXR is an atomic acquire load of it, which is sound alongside any other
-        // atomic access. The loop only reads memory and sleeps.
-        unsafe {
-            asm!(
-                "2:",
-                "ldaxr {new:w}, [{addr}]",
-                "cmp {new:w}, {old:w}",
-                "b.ne 3f",
-                "wfe",
-                "b 2b",
-                "3:",
-                addr = in(reg) word.as_ptr(),
-                old = in(reg) old,
-                new = out(reg) new,
-                options(nostack, readonly)
-            )
-        };
-        new
-    }
-    #[cfg(not(target_arch = "aarch64"))]
-    {
-        use core::sync::atomic::Ordering;
-        loop {
-            // Acquire: pairs with the writer's Release store of the new value.
-            let new = word.load(Ordering::Acquire);
-            if new != old {
-                return new;
-            }
-            core::hint::spin_loop();
+    loop {
+        let new = wfe_unless_changed(word, old);
+        if new != old {
+            return new;
         }
     }
 }

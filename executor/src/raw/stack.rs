@@ -38,21 +38,7 @@ impl<N: Linked> Stack<N> {
 
     /// Pushes `node`. The caller must own the node's "queued" bit (see module invariants).
     pub(crate) fn push(&self, node: &'static N) {
-        let new = node as *const N as *mut N;
-        let mut head = self.head.load(Ordering::Relaxed);
-        loop {
-            // Relaxed: the link is published by the Release CAS below.
-            node.link().store(head, Ordering::Relaxed);
-            // Release: publishes the link and everything the producer wrote before pushing
-            // (the work itself); pairs with the Acquire swap in `take_all`.
-            match self
-                .head
-                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(h) => head = h,
-            }
-        }
+        push_node(&self.head, node);
     }
 
     /// True if something may be queued. `Relaxed`: callers that need the load ordered after
@@ -63,7 +49,7 @@ impl<N: Linked> Stack<N> {
 
     /// Takes every node pushed so far, in push (FIFO) order. Consumer only.
     pub(crate) fn take_all(&self) -> Drain<N> {
-        // Acquire: pairs with the Release CAS in `push`; makes the nodes' links and the
+        // Acquire: pairs with the Release CAS in `push_node`; makes the nodes' links and the
         // producers' prior writes visible.
         let mut cur = self.head.swap(ptr::null_mut(), Ordering::Acquire);
         // Reverse LIFO -> FIFO in place. We own every link on this list (module invariants).
@@ -77,6 +63,23 @@ impl<N: Linked> Stack<N> {
             cur = next;
         }
         Drain { next: prev }
+    }
+}
+
+/// Treiber push of `node` onto `head` (shared by [`Stack`] and `PushList`).
+fn push_node<N: Linked>(head: &AtomicPtr<N>, node: &'static N) {
+    let new = node as *const N as *mut N;
+    let mut cur = head.load(Ordering::Relaxed);
+    loop {
+        // Relaxed: the link is published by the Release CAS below.
+        node.link().store(cur, Ordering::Relaxed);
+        // Release: publishes the link and everything the producer wrote before pushing (the
+        // work itself); pairs with the Acquire swap in `Stack::take_all` and the Acquire
+        // loads in `PushList::iter`.
+        match head.compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(h) => cur = h,
+        }
     }
 }
 
@@ -116,24 +119,11 @@ impl<N: Linked> PushList<N> {
     }
 
     pub(crate) fn push(&self, node: &'static N) {
-        let new = node as *const N as *mut N;
-        let mut head = self.head.load(Ordering::Relaxed);
-        loop {
-            // Relaxed: published by the Release CAS below; never written again.
-            node.link().store(head, Ordering::Relaxed);
-            // Release: pairs with the Acquire loads in `iter`.
-            match self
-                .head
-                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(h) => head = h,
-            }
-        }
+        push_node(&self.head, node);
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &'static N> {
-        // Acquire: pairs with the Release CAS in `push`.
+        // Acquire: pairs with the Release CAS in `push_node`.
         let mut cur = self.head.load(Ordering::Acquire);
         core::iter::from_fn(move || {
             // SAFETY: every pointer on the list came from a `&'static N` in `push` and nodes

@@ -14,20 +14,11 @@ pub mod stats_table;
 
 use crate::boot::layout::MAX_CPUS;
 use crate::irq::{self, SGI_WAKE};
-use core::sync::atomic::{AtomicU64, Ordering};
 use executor::Context;
 use notifier::{CntvctClock, SgiNotifier};
 
 /// One context per core, indexed by core index.
-pub static CONTEXTS: [Context; MAX_CPUS] = {
-    let mut i = 0;
-    let mut c = [const { Context::new(0) }; MAX_CPUS];
-    while i < MAX_CPUS {
-        c[i] = Context::new(i);
-        i += 1;
-    }
-    c
-};
+pub static CONTEXTS: [Context; MAX_CPUS] = Context::array();
 
 static NOTIFIERS: [SgiNotifier; MAX_CPUS] = {
     let mut i = 0;
@@ -40,11 +31,6 @@ static NOTIFIERS: [SgiNotifier; MAX_CPUS] = {
 };
 
 static CLOCK: CntvctClock = CntvctClock;
-
-/// Wake SGIs taken, per core (statistics only).
-static WAKE_IRQS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-/// Timer interrupts taken, per core (statistics only).
-static TIMER_IRQS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 /// The context of core `core`.
 pub fn context(core: usize) -> &'static Context {
@@ -60,23 +46,12 @@ pub fn notifier(core: usize) -> &'static SgiNotifier {
     &NOTIFIERS[core]
 }
 
-pub fn irq_counts(core: usize) -> (u64, u64) {
-    // Relaxed: statistics.
-    (
-        WAKE_IRQS[core].load(Ordering::Relaxed),
-        TIMER_IRQS[core].load(Ordering::Relaxed),
-    )
-}
-
-/// The wake SGI only has to end WFI; the news itself is in the notifier's pending word.
-fn on_wake_sgi(_intid: u32) {
-    WAKE_IRQS[crate::smp::core_index()].fetch_add(1, Ordering::Relaxed);
-}
+/// The wake SGI only has to end WFI; the news itself is in the notifier's latch.
+fn on_wake_sgi(_intid: u32) {}
 
 /// The virtual timer fired: the context will see its expired deadline on the next poll;
 /// disarm so the level-triggered line drops.
 fn on_timer(_intid: u32) {
-    TIMER_IRQS[crate::smp::core_index()].fetch_add(1, Ordering::Relaxed);
     hal::timer::disarm();
 }
 
@@ -107,16 +82,18 @@ fn attach_this_core() {
         .expect("each core attaches its own context once");
 }
 
-/// Turn on the generic timer's event stream (~every 2^k ticks an event for WFE): it bounds
-/// every monitor wait even if no store ever comes.
+/// Turn on the generic timer's event stream: it bounds every monitor wait even if no store
+/// ever comes.
 fn enable_event_stream() {
-    // CNTKCTL_EL1: EVNTEN (bit 2), EVNTI (bits 7:4) = trigger bit of CNTVCT; bit 10 of a
-    // ~62.5 MHz counter gives one event per ~16 us. Keep EL0 access bits off.
+    // CNTKCTL_EL1: EVNTEN (bit 2); EVNTI (bits 7:4) = the counter bit whose 0->1 transition
+    // generates an event, i.e. one event per 2^(EVNTI+1) ticks. Aim for ~32 us whatever
+    // CNTFRQ is (62.5 MHz -> bit 10, 1 GHz -> bit 14). Keep EL0 access bits off.
     const EVNTEN: u64 = 1 << 2;
-    const EVNTI: u64 = 10 << 4;
+    let half_period = hal::timer::us_to_ticks(16, hal::timer::frequency()).max(1);
+    let evnti = u64::from(half_period.ilog2()).min(15);
     // SAFETY: CNTKCTL_EL1 only controls EL0 timer access and the event stream.
     unsafe {
-        core::arch::asm!("msr cntkctl_el1, {}", "isb", in(reg) EVNTEN | EVNTI, options(nostack))
+        core::arch::asm!("msr cntkctl_el1, {}", "isb", in(reg) EVNTEN | evnti << 4, options(nostack))
     };
 }
 

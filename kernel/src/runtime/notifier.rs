@@ -66,7 +66,6 @@ pub struct NotifierStats {
     pub gic_clear_ticks: AtomicU64,
     pub early_returns: AtomicU64,
     pub clears_skipped: AtomicU64,
-    pub set_ticks_max: AtomicU64,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -79,7 +78,6 @@ pub struct NotifierSnapshot {
     pub gic_clear_ticks: u64,
     pub early_returns: u64,
     pub clears_skipped: u64,
-    pub set_ticks_max: u64,
 }
 
 impl SgiNotifier {
@@ -98,7 +96,6 @@ impl SgiNotifier {
                 gic_clear_ticks: AtomicU64::new(0),
                 early_returns: AtomicU64::new(0),
                 clears_skipped: AtomicU64::new(0),
-                set_ticks_max: AtomicU64::new(0),
             },
         }
     }
@@ -114,7 +111,6 @@ impl SgiNotifier {
             gic_clear_ticks: read(&s.gic_clear_ticks),
             early_returns: read(&s.early_returns),
             clears_skipped: read(&s.clears_skipped),
-            set_ticks_max: read(&s.set_ticks_max),
         }
     }
 
@@ -165,7 +161,6 @@ impl SgiNotifier {
 
 impl executor::EventNotifier for SgiNotifier {
     fn set(&self) {
-        let t0 = hal::timer::counter();
         // Latch, full fence, look: see `WakeGate::latch` (pairs with `prepare_sleep` in
         // `wait`).
         let asleep = self.gate.latch();
@@ -181,9 +176,6 @@ impl executor::EventNotifier for SgiNotifier {
             self.sgi_sent.store(true, Ordering::Release);
             bump(&self.stats.sgis_sent, 1);
         }
-        let dt = hal::timer::counter() - t0;
-        // Relaxed: statistics (see `bump`).
-        self.stats.set_ticks_max.fetch_max(dt, Ordering::Relaxed);
     }
 
     fn test_and_clear(&self) -> bool {

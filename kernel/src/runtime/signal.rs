@@ -4,7 +4,7 @@
 //! lock from `hal::critical_section_impl`) only to take the stored waker, so it is safe from
 //! an interrupt handler that interrupted the waiting task's own core.
 
-use core::cell::{Cell, RefCell};
+use core::cell::RefCell;
 use core::future::poll_fn;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Poll, Waker};
@@ -13,7 +13,6 @@ use critical_section::Mutex;
 pub struct Signal {
     raised: AtomicBool,
     waker: Mutex<RefCell<Option<Waker>>>,
-    count: Mutex<Cell<u64>>,
 }
 
 impl Default for Signal {
@@ -27,7 +26,6 @@ impl Signal {
         Self {
             raised: AtomicBool::new(false),
             waker: Mutex::new(RefCell::new(None)),
-            count: Mutex::new(Cell::new(0)),
         }
     }
 
@@ -35,19 +33,10 @@ impl Signal {
     pub fn raise(&self) {
         // Release: pairs with the Acquire swap in `wait`: the waiter sees what we did before.
         self.raised.store(true, Ordering::Release);
-        let waker = critical_section::with(|cs| {
-            let c = self.count.borrow(cs);
-            c.set(c.get() + 1);
-            self.waker.borrow_ref_mut(cs).take()
-        });
+        let waker = critical_section::with(|cs| self.waker.borrow_ref_mut(cs).take());
         if let Some(w) = waker {
             w.wake();
         }
-    }
-
-    /// How many times `raise` was called.
-    pub fn raised_count(&self) -> u64 {
-        critical_section::with(|cs| self.count.borrow(cs).get())
     }
 
     /// Wait until raised, then lower it.

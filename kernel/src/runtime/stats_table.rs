@@ -62,8 +62,8 @@ pub fn print() {
         let n = super::notifier(core).snapshot();
         if crate::smp::is_online(core) {
             println!(
-                "core {}: woken in WFE {} times; event set before `notified` {} times; slowest set() {} ticks",
-                core, n.wfe_wakeups, n.early_returns, n.set_ticks_max
+                "core {}: woken in WFE {} times; event set before `notified` {} times",
+                core, n.wfe_wakeups, n.early_returns
             );
         }
     }
