@@ -10,10 +10,16 @@ use std::process::ExitCode;
 
 use hal::dtb::{bootability, Platform, Report};
 
+pub const HELP: &str = "usage: cargo xtask dtb-check FILE.dtb
+
+Prints what the kernel would discover from the device tree (hal::dtb, the kernel's own
+parser) and ends with `bootable: yes` (exit 0) or `bootable: no: <reason>` (exit 1);
+exit 2 on a usage error.";
+
 /// Entry point; `args` are the arguments after `dtb-check` (one DTB path).
 pub fn run(args: &[String]) -> ExitCode {
     let [path] = args else {
-        eprintln!("usage: dtb-check FILE.dtb");
+        eprintln!("{HELP}");
         return ExitCode::from(2);
     };
     let blob = match std::fs::read(path) {

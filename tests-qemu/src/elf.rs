@@ -1,6 +1,7 @@
 //! The little of ELF64 the harness reads and writes: program headers (to cut the Image out
-//! of the kernel, to add a DTB segment to a copy of it) and a minimal one-segment file (to
-//! place the Image at an arbitrary base through QEMU's ELF loader).
+//! of the kernel, to add a DTB segment to a copy of it), a minimal one-segment file (to
+//! place the Image at an arbitrary base through QEMU's ELF loader), and the `DT_NEEDED`
+//! entries of a dynamically linked program (the nested-KVM kit's library closure).
 
 /// `p_type` of a loadable segment.
 pub const PT_LOAD: u32 = 1;
@@ -152,6 +153,59 @@ pub fn build(entry: u64, phdrs: &[Phdr], data: &[u8]) -> Vec<u8> {
 /// File offset where [`build`] puts `data`.
 pub const BUILD_DATA_OFFSET: u64 = 0x1000;
 
+/// `sh_type` of the dynamic section.
+const SHT_DYNAMIC: u32 = 6;
+const DT_NULL: u64 = 0;
+const DT_NEEDED: u64 = 1;
+
+/// The `DT_NEEDED` entries (sonames) of a little-endian ELF64 file, read through its section
+/// headers (empty for a static executable).
+pub fn dt_needed(d: &[u8]) -> Result<Vec<String>, String> {
+    if d.len() < EHDR_LEN || &d[..4] != b"\x7fELF" || d[4] != 2 || d[5] != 1 {
+        return Err("not a little-endian ELF64 file".into());
+    }
+    let shoff = le64(d, 0x28)? as usize;
+    let shentsize = le16(d, 0x3a)? as usize;
+    let shnum = le16(d, 0x3c)? as usize;
+    if shentsize < 64 {
+        return Err("bad section header size".into());
+    }
+    let sh = |i: usize| shoff.checked_add(i.checked_mul(shentsize)?);
+    let mut out = Vec::new();
+    for i in 0..shnum {
+        let s = sh(i).ok_or("bad section table")?;
+        if le32(d, s + 4)? != SHT_DYNAMIC {
+            continue;
+        }
+        let (off, size, link) = (
+            le64(d, s + 0x18)? as usize,
+            le64(d, s + 0x20)? as usize,
+            le32(d, s + 0x28)?,
+        );
+        let st = sh(link as usize).ok_or("bad sh_link")?;
+        let (str_off, str_size) = (le64(d, st + 0x18)? as usize, le64(d, st + 0x20)? as usize);
+        let strtab = d
+            .get(str_off..str_off.checked_add(str_size).ok_or("bad strtab")?)
+            .ok_or("strtab out of bounds")?;
+        for e in 0..size / 16 {
+            let tag = le64(d, off + e * 16)?;
+            if tag == DT_NULL {
+                break;
+            }
+            if tag == DT_NEEDED {
+                let v = le64(d, off + e * 16 + 8)? as usize;
+                let rest = strtab.get(v..).ok_or("DT_NEEDED out of strtab")?;
+                let end = rest
+                    .iter()
+                    .position(|b| *b == 0)
+                    .ok_or("unterminated name")?;
+                out.push(String::from_utf8_lossy(&rest[..end]).into_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +218,17 @@ mod tests {
         assert!(ph.loads_over(0x4020_1000, 0x10));
         assert!(!ph.loads_over(0x4000_0000, 0x1000));
         assert!(program_headers(b"not an elf at all, long enough to have a header.....").is_err());
+    }
+
+    #[test]
+    fn dt_needed_of_a_host_binary() {
+        // Any dynamically linked host executable will do; the test binary itself usually is.
+        let me = std::env::current_exe().unwrap();
+        let needed = dt_needed(&std::fs::read(me).unwrap()).unwrap();
+        assert!(
+            needed.iter().any(|n| n.starts_with("libc.so")),
+            "{needed:?}"
+        );
+        assert!(dt_needed(b"not an elf").is_err());
     }
 }

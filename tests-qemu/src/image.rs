@@ -15,12 +15,11 @@
 //! | 56     | magic "ARM\x64" |
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
-use std::time::Duration;
+use std::process::ExitCode;
 
-use crate::util;
-
+use crate::boot::build::{KernelBuild, Output};
 use crate::elf::{self, le64, Phdr, PT_LOAD};
+
 /// The header's size (the Image is at least this long).
 pub const HEADER_LEN: usize = 64;
 pub const MAGIC: &[u8; 4] = b"ARM\x64";
@@ -142,8 +141,14 @@ pub fn write_image(elf: &Path, out: &Path) -> Result<Header, String> {
 
 /// Where `cargo xtask image` writes the Image: beside the release kernel ELF.
 pub fn image_path() -> PathBuf {
-    util::kernel_elf().with_file_name("Image")
+    KernelBuild::release().elf().with_file_name("Image")
 }
+
+pub const HELP: &str = "usage: cargo xtask image
+
+Builds the release kernel, writes the arm64 Linux Image beside the ELF
+(target/aarch64-unknown-none/release/Image), checks its header and prints its path as the
+last line of stdout. No options.";
 
 /// `cargo xtask image`: build the release kernel, write and check the Image, print its path
 /// as the last line.
@@ -152,23 +157,14 @@ pub fn cmd(args: &[String]) -> ExitCode {
         eprintln!("image: unknown argument `{a}` (usage: cargo xtask image)");
         return ExitCode::from(2);
     }
-    let mut build = Command::new("cargo");
-    build
-        .args(["build", "--release", "-p", "kernel"])
-        .current_dir(util::workspace_root());
-    eprintln!("{}", util::display_command(&build));
-    match util::run_captured(&mut build, Duration::from_secs(900)) {
-        Ok(c) if c.success() => {}
-        Ok(c) => {
-            eprintln!("image: kernel build failed\n{}", util::tail(&c.stderr, 40));
-            return ExitCode::FAILURE;
-        }
+    // stdout's last line is the Image's path: the build talks on stderr.
+    let elf = match KernelBuild::release().build(Output::Captured, |c| eprintln!("{c}")) {
+        Ok((elf, _)) => elf,
         Err(e) => {
-            eprintln!("image: cannot run cargo: {e}");
+            eprintln!("image: kernel build failed: {e}");
             return ExitCode::FAILURE;
         }
-    }
-    let elf = util::kernel_elf();
+    };
     let out = image_path();
     match write_image(&elf, &out) {
         Ok(h) => {
@@ -310,7 +306,7 @@ mod tests {
     /// only sometimes, so this is skipped when absent).
     #[test]
     fn real_kernel_if_built() {
-        let elf = util::kernel_elf();
+        let elf = KernelBuild::release().elf();
         let Ok(data) = std::fs::read(&elf) else {
             return;
         };

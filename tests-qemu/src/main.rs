@@ -1,43 +1,122 @@
-//! aiolos host harness: `cargo xtask <command>` (setup, run, boot, test, dtb-check).
+//! aiolos host harness: `cargo xtask <command>` (setup, run, boot, test, image, dtb-check,
+//! kvm). std only, no external crates. See README.md for the commands and
+//! docs/ARCHITECTURE.md for the layout.
 //!
-//! std only, no external crates. See README.md for the commands.
+//! Adding a command is one entry in [`COMMANDS`]: its name, a one-line synopsis for the
+//! overview, its `--help` text and the function that runs it (given the arguments after the
+//! command name; `--help`/`-h` never reaches it).
 
+mod boot;
+mod cases;
 mod dtb;
 mod dtb_check;
 mod elf;
 mod image;
-mod kvm;
-mod qemu;
 mod setup;
 mod suite;
 mod util;
 
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
-use qemu::BootConfig;
+use boot::build::{KernelBuild, Output};
+use boot::qemu::{self, BootConfig};
+
+/// One `cargo xtask` subcommand.
+struct Cmd {
+    name: &'static str,
+    /// `NAME ARGS` as shown in the overview.
+    synopsis: &'static str,
+    /// The overview's description (may span lines, indented to match).
+    summary: &'static str,
+    /// `cargo xtask NAME --help`.
+    help: fn() -> String,
+    run: fn(&[String]) -> ExitCode,
+}
+
+const COMMANDS: &[Cmd] = &[
+    Cmd {
+        name: "setup",
+        synopsis: "setup [--backports]",
+        summary: "install what is missing (rustup target, qemu, spin, dtc, gcc);\n\
+                  --backports: QEMU 10 from bookworm-backports (raspi4b)",
+        help: || setup::HELP.into(),
+        run: setup::cmd,
+    },
+    Cmd {
+        name: "run",
+        synopsis: "run [--] [OPTIONS]",
+        summary: "build the demo kernel (release) and boot it in QEMU",
+        help: || {
+            format!(
+                "usage: cargo xtask run [--] [OPTIONS]\n\noptions:\n{}",
+                qemu::BOOT_OPTIONS_HELP
+            )
+        },
+        run: cmd_run,
+    },
+    Cmd {
+        name: "boot",
+        synopsis: "boot ELF [OPTIONS]",
+        summary: "boot ELF in QEMU (the cargo runner uses this)",
+        help: || {
+            format!(
+                "usage: cargo xtask boot ELF [OPTIONS]\n\noptions:\n{}",
+                qemu::BOOT_OPTIONS_HELP
+            )
+        },
+        run: cmd_boot,
+    },
+    Cmd {
+        name: "test",
+        synopsis: "test [TEST OPTIONS]",
+        summary: "the whole suite; ends with `N passed, M failed`",
+        help: || {
+            format!(
+                "usage: cargo xtask test [OPTIONS]\n\noptions:\n{}",
+                suite::HELP
+            )
+        },
+        run: suite::cmd,
+    },
+    Cmd {
+        name: "image",
+        synopsis: "image",
+        summary: "build the release kernel and write the arm64 Linux Image beside\n\
+                  it (target/aarch64-unknown-none/release/Image); prints its path last",
+        help: || image::HELP.into(),
+        run: image::cmd,
+    },
+    Cmd {
+        name: "dtb-check",
+        synopsis: "dtb-check FILE.dtb",
+        summary: "check a device tree against what aiolos supports",
+        help: || dtb_check::HELP.into(),
+        run: dtb_check::run,
+    },
+    Cmd {
+        name: "kvm",
+        synopsis: "kvm [OPTIONS]",
+        summary: "boot the kernel under real KVM, nested in an arm64 Linux VM\n\
+                  (downloads ~70 MB of arm64 packages once; `kvm --help`)",
+        help: || boot::kvm::HELP.into(),
+        run: boot::kvm::run,
+    },
+];
 
 fn usage() -> String {
+    let mut s = String::from(
+        "usage: cargo xtask <command> (`cargo xtask <command> --help`)\n\ncommands:\n",
+    );
+    for c in COMMANDS {
+        let mut lines = c.summary.lines();
+        s += &format!("  {:<22}  {}\n", c.synopsis, lines.next().unwrap_or(""));
+        for l in lines {
+            s += &format!("  {:<22}  {}\n", "", l.trim_start());
+        }
+    }
     format!(
-        "usage: cargo xtask <command>
-
-commands:
-  setup [--backports]     install what is missing (rustup target, qemu, spin, dtc, gcc);
-                          --backports: QEMU 10 from bookworm-backports (raspi4b)
-  run [--] [OPTIONS]      build the demo kernel (release) and boot it in QEMU
-  boot ELF [OPTIONS]      boot ELF in QEMU (the cargo runner uses this)
-  test [TEST OPTIONS]     the whole suite; ends with `N passed, M failed`
-  image                   build the release kernel and write the arm64 Linux Image beside
-                          it (target/aarch64-unknown-none/release/Image); prints its path last
-  dtb-check FILE.dtb      check a device tree against what aiolos supports
-  kvm [OPTIONS]           boot the kernel under real KVM, nested in an arm64 Linux VM
-                          (downloads ~70 MB of arm64 packages once; `kvm --help`)
-
-boot options (run, boot):
-{}
-
-test options:
-{}",
+        "{s}\nboot options (run, boot):\n{}\n\ntest options:\n{}",
         qemu::BOOT_OPTIONS_HELP,
         suite::HELP
     )
@@ -78,25 +157,13 @@ fn cmd_run(args: &[String]) -> ExitCode {
     }
     let kernel = match &cfg.kernel {
         Some(k) => k.clone(),
-        None => {
-            let mut build = Command::new("cargo");
-            build
-                .args(["build", "--release", "-p", "kernel"])
-                .current_dir(util::workspace_root());
-            println!("{}", util::display_command(&build));
-            match build.status() {
-                Ok(st) if st.success() => {}
-                Ok(_) => {
-                    eprintln!("run: kernel build failed");
-                    return ExitCode::FAILURE;
-                }
-                Err(e) => {
-                    eprintln!("run: cannot run cargo: {e}");
-                    return ExitCode::FAILURE;
-                }
+        None => match KernelBuild::release().build(Output::Live, |c| println!("{c}")) {
+            Ok((elf, _)) => elf,
+            Err(e) => {
+                eprintln!("run: {e}");
+                return ExitCode::FAILURE;
             }
-            util::kernel_elf()
-        }
+        },
     };
     boot(&cfg, &kernel)
 }
@@ -127,21 +194,35 @@ fn main() -> ExitCode {
         eprintln!("{}", usage());
         return ExitCode::from(2);
     };
-    match command.as_str() {
-        "setup" => setup::cmd(rest),
-        "run" => cmd_run(rest),
-        "boot" => cmd_boot(rest),
-        "test" => suite::cmd(rest),
-        "image" => image::cmd(rest),
-        "dtb-check" => dtb_check::run(rest),
-        "kvm" => kvm::run(rest),
-        "help" | "--help" | "-h" => {
-            println!("{}", usage());
-            ExitCode::SUCCESS
+    if matches!(command.as_str(), "help" | "--help" | "-h") {
+        println!("{}", usage());
+        return ExitCode::SUCCESS;
+    }
+    let Some(c) = COMMANDS.iter().find(|c| c.name == command) else {
+        eprintln!("unknown command `{command}`\n\n{}", usage());
+        return ExitCode::from(2);
+    };
+    if rest.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", (c.help)());
+        return ExitCode::SUCCESS;
+    }
+    (c.run)(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_help_and_a_line() {
+        let u = usage();
+        for c in COMMANDS {
+            assert!((c.help)().contains("usage:"), "{}", c.name);
+            assert!(u.contains(&format!("  {}", c.synopsis)), "{}", c.name);
         }
-        other => {
-            eprintln!("unknown command `{other}`\n\n{}", usage());
-            ExitCode::from(2)
-        }
+        let mut names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), COMMANDS.len());
     }
 }

@@ -233,6 +233,16 @@ pub fn ensure(need: Need, want_backports: bool) -> Result<(), String> {
     Ok(())
 }
 
+pub const HELP: &str = "usage: cargo xtask setup [--backports]
+
+Installs what is missing: the rustup target aarch64-unknown-none (and rustfmt, clippy),
+qemu-system-arm, spin, device-tree-compiler and gcc with apt-get when running as root;
+otherwise prints the exact `sudo apt-get install ...` line to run.
+
+options:
+  --backports   also install QEMU 10 from bookworm-backports (needed for raspi4b only;
+                a no-op once QEMU is >= 9)";
+
 /// `cargo xtask setup [--backports]`.
 pub fn cmd(args: &[String]) -> std::process::ExitCode {
     let mut bp = false;

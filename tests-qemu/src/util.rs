@@ -29,14 +29,14 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-/// The release kernel ELF that `cargo build --release -p kernel` produces.
-pub fn kernel_elf() -> PathBuf {
-    target_dir().join("aarch64-unknown-none/release/kernel")
-}
-
 /// Scratch directory for generated DTBs, wrapped ELFs and logs.
 pub fn scratch_dir() -> PathBuf {
     target_dir().join("tests-qemu")
+}
+
+/// Reads a file, naming it in the error.
+pub fn read(p: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))
 }
 
 /// Looks a program up in `PATH` (like `command -v`).

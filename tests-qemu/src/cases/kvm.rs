@@ -1,0 +1,95 @@
+//! Runs under real (nested) KVM through `cargo xtask kvm` (`boot::kvm`); skipped by
+//! `--quick`. Under KVM trapped WFI really blocks, interrupts are injected at once and every
+//! GIC MMIO access exits to the VMM: the in-guest tests must pass there too, and the stress
+//! must still catch the timer-arming mutant.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::boot::build::KernelBuild;
+use crate::suite::report::indent;
+use crate::util;
+
+/// One `cargo xtask kvm` run.
+pub struct KvmCheck {
+    pub name: &'static str,
+    /// Arguments to `kvm`.
+    pub args: &'static [&'static str],
+    /// Boot this mutant's kernel (built by the suite) and expect it caught
+    /// (`--mutant-expect-fail`).
+    pub mutant: Option<&'static str>,
+}
+
+impl KvmCheck {
+    pub const DEFAULT: KvmCheck = KvmCheck {
+        name: "",
+        args: &[],
+        mutant: None,
+    };
+}
+
+pub const KVM_CHECKS: &[KvmCheck] = &[
+    KvmCheck {
+        name: "kvm-test-smp4",
+        args: &["--smp", "4", "--append", "test"],
+        ..KvmCheck::DEFAULT
+    },
+    KvmCheck {
+        name: "kvm-stress-smp4",
+        args: &["--smp", "4", "--append", "stress"],
+        ..KvmCheck::DEFAULT
+    },
+    KvmCheck {
+        name: "kvm-mutant-timer-arm-unmasked",
+        args: &["--smp", "4", "--append", "stress"],
+        mutant: Some("timer_arm_unmasked"),
+    },
+];
+
+/// How a KVM check ended.
+pub enum Outcome {
+    Pass(String),
+    Skipped(String),
+    Fail(String),
+}
+
+/// The `cargo xtask kvm` command line of a check (this harness binary).
+pub fn command(k: &KvmCheck) -> Result<Command, String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find the harness binary: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("kvm").current_dir(util::workspace_root());
+    if let Some(m) = k.mutant {
+        let elf = KernelBuild::mutant(m).elf();
+        if !elf.exists() {
+            return Err(format!("mutant {m} was not built"));
+        }
+        cmd.arg("--kernel").arg(elf);
+    }
+    cmd.args(k.args);
+    if k.mutant.is_some() {
+        cmd.arg("--mutant-expect-fail");
+    }
+    Ok(cmd)
+}
+
+pub fn run(k: &KvmCheck) -> Outcome {
+    let mut cmd = match command(k) {
+        Ok(c) => c,
+        Err(e) => return Outcome::Fail(e),
+    };
+    println!("==> {}: {}", k.name, util::display_command(&cmd));
+    match util::run_captured(&mut cmd, Duration::from_secs(600)) {
+        Err(e) => Outcome::Fail(format!("cannot run: {e}")),
+        Ok(c) if c.timed_out => Outcome::Fail("timed out after 600s".into()),
+        Ok(c) if c.code == Some(i32::from(crate::boot::kvm::EXIT_SETUP)) => {
+            Outcome::Skipped("the nested-KVM packages could not be prepared".into())
+        }
+        Ok(c) if c.success() => Outcome::Pass(format!("{:.1}s", c.elapsed.as_secs_f64())),
+        Ok(c) => Outcome::Fail(format!(
+            "exit status {}\n{}",
+            c.code.unwrap_or(-1),
+            indent(&util::tail(&format!("{}{}", c.stdout, c.stderr), 60))
+        )),
+    }
+}

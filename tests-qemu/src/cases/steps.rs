@@ -1,0 +1,175 @@
+//! Host-side checks run before any boot: formatting, clippy for both targets, the host unit
+//! tests, loom and its negative controls, the spin model. One entry per command line.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::suite::report::indent;
+use crate::util;
+
+/// A host-side check: (name, environment, command line). Run from the workspace root.
+pub struct Step {
+    pub name: &'static str,
+    pub env: &'static [(&'static str, &'static str)],
+    pub argv: &'static [&'static str],
+    /// Files that must exist, else the step FAILS as "missing".
+    pub needs: &'static [&'static str],
+    pub timeout_s: u64,
+}
+
+impl Step {
+    pub const DEFAULT: Step = Step {
+        name: "",
+        env: &[],
+        argv: &[],
+        needs: &[],
+        timeout_s: 900,
+    };
+}
+
+pub const STEPS: &[Step] = &[
+    Step {
+        name: "fmt",
+        argv: &["cargo", "fmt", "--all", "--check"],
+        timeout_s: 300,
+        ..Step::DEFAULT
+    },
+    Step {
+        // tests-qemu is a std host binary: it cannot build for aarch64-unknown-none.
+        name: "clippy-aarch64",
+        argv: &[
+            "cargo",
+            "clippy",
+            "--workspace",
+            "--exclude",
+            "tests-qemu",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        ..Step::DEFAULT
+    },
+    Step {
+        // kernel is no_std/no_main and only builds for aarch64.
+        name: "clippy-host",
+        argv: &[
+            "cargo",
+            "clippy",
+            "-p",
+            "hal",
+            "-p",
+            "executor",
+            "-p",
+            "tests-qemu",
+            "--features",
+            "executor/std",
+            "--target",
+            "host-tuple",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        ..Step::DEFAULT
+    },
+    Step {
+        name: "unit-hal-harness",
+        argv: &[
+            "cargo",
+            "test",
+            "-p",
+            "hal",
+            "-p",
+            "tests-qemu",
+            "--target",
+            "host-tuple",
+        ],
+        ..Step::DEFAULT
+    },
+    Step {
+        name: "unit-executor",
+        argv: &[
+            "cargo",
+            "test",
+            "-p",
+            "executor",
+            "--features",
+            "std",
+            "--target",
+            "host-tuple",
+        ],
+        ..Step::DEFAULT
+    },
+    Step {
+        name: "loom",
+        env: &[
+            ("RUSTFLAGS", "--cfg loom"),
+            ("CARGO_TARGET_DIR", "target/loom"),
+        ],
+        argv: &[
+            "cargo",
+            "test",
+            "-p",
+            "executor",
+            "--features",
+            "std",
+            "--target",
+            "host-tuple",
+            "--release",
+            "--test",
+            "loom",
+        ],
+        needs: &["executor/tests/loom.rs"],
+        timeout_s: 1200,
+    },
+    Step {
+        name: "loom-mutants",
+        argv: &["bash", "executor/loom-mutants.sh"],
+        needs: &["executor/loom-mutants.sh"],
+        timeout_s: 1200,
+        ..Step::DEFAULT
+    },
+    Step {
+        name: "spin",
+        argv: &["bash", "executor/model/check.sh"],
+        needs: &["executor/model/check.sh"],
+        timeout_s: 600,
+        ..Step::DEFAULT
+    },
+];
+
+/// Runs one step; `(ok, detail)`.
+pub fn run(step: &Step, root: &Path) -> (bool, String) {
+    for f in step.needs {
+        if !root.join(f).exists() {
+            return (false, format!("missing: {f} does not exist"));
+        }
+    }
+    let mut cmd = Command::new(step.argv[0]);
+    cmd.args(&step.argv[1..]).current_dir(root);
+    for (k, v) in step.env {
+        cmd.env(k, v);
+    }
+    println!("==> {}: {}", step.name, util::display_command(&cmd));
+    match util::run_captured(&mut cmd, Duration::from_secs(step.timeout_s)) {
+        Err(e) => (false, format!("cannot run: {e}")),
+        Ok(c) if c.timed_out => (
+            false,
+            format!(
+                "timed out after {}s\n{}",
+                step.timeout_s,
+                indent(&util::tail(&format!("{}{}", c.stdout, c.stderr), 60))
+            ),
+        ),
+        Ok(c) if !c.success() => (
+            false,
+            format!(
+                "exit status {}\n{}",
+                c.code.unwrap_or(-1),
+                indent(&util::tail(&format!("{}{}", c.stdout, c.stderr), 60))
+            ),
+        ),
+        Ok(c) => (true, format!("{:.1}s", c.elapsed.as_secs_f64())),
+    }
+}
