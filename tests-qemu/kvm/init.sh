@@ -1,5 +1,5 @@
 #!/bin/busybox sh
-# /init of the outer arm64 Linux VM used by `cargo xtask kvm` (see tests-qemu/src/kvm.rs).
+# /init of the outer arm64 Linux VM used by `cargo xtask kvm` (see tests-qemu/src/boot/kvm/).
 #
 # The outer VM boots under TCG with virtualization=on, so its kernel runs at EL2 and brings up
 # KVM. This script checks that /dev/kvm exists, runs the aiolos guest (/guest.elf, from the
