@@ -6,7 +6,11 @@
 //! names only files of its own floor or below): the table "Kernel floors" in
 //! docs/ARCHITECTURE.md, checked by `kernel/check-floors.sh`. This file is the top floor.
 #![no_std]
-#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
+#![deny(
+    missing_docs,
+    clippy::undocumented_unsafe_blocks,
+    unsafe_op_in_unsafe_fn
+)]
 
 pub mod api;
 mod boot;
