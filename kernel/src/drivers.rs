@@ -13,11 +13,9 @@ pub fn uart_from_dtb<'a>(p: &Platform<'a>) -> Result<Uart, ConsoleError<'a>> {
         Ok(None) => return Err(ConsoleError::None),
         Err(e) => return Err(ConsoleError::Dtb(*e)),
     };
-    let UartKind::Driver(driver, props) = console.kind else {
-        let UartKind::Unknown(compat) = console.kind else {
-            unreachable!()
-        };
-        return Err(ConsoleError::Unknown(compat));
+    let (driver, props) = match console.kind {
+        UartKind::Driver(driver, props) => (driver, props),
+        UartKind::Unknown(compat) => return Err(ConsoleError::Unknown(compat)),
     };
     // SAFETY: the DTB describes a device this driver serves at `base`, identity mapped (or,
     // before the MMU, physical).
