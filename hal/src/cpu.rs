@@ -1,12 +1,13 @@
-//! CPU helpers: core identity (MPIDR_EL1), barriers, WFE/WFI/SEV, IRQ masking (DAIF), and the
-//! "wait on a word with WFE" pattern.
+//! CPU helpers: core identity (MPIDR_EL1, TPIDR_EL1), barriers, WFE/WFI/SEV, IRQ masking
+//! (DAIF), the syndrome registers of an exception (ESR_EL1, FAR_EL1), and the "wait on a word
+//! with WFE" pattern.
 //!
 //! Nothing here takes a lock or uses an atomic read-modify-write, so all of it is safe to call
 //! before the MMU is on (exclusives on Device/non-cacheable memory are not guaranteed to work).
 //!
-//! Host builds: the barriers, [`wfe`]/[`sev`]/[`sevl`] and [`wait_for_change`] have honest host
-//! equivalents (fences, a spin hint) so portable code can call them in host tests; the
-//! functions that read or change CPU state (DAIF, CurrentEL, MPIDR_EL1, WFI) exist only on
+//! Host builds: the barriers, [`wfe`]/[`sev`] and [`wfe_unless_changed`] have honest host
+//! equivalents (fences, a spin hint, a load) so portable code can call them in host tests; the
+//! functions that read or change CPU state (DAIF, MPIDR_EL1, TPIDR_EL1, ESR/FAR, WFI) exist only on
 //! `target_arch = "aarch64"`. [`Mpidr`] is pure data and exists everywhere.
 
 #[cfg(target_arch = "aarch64")]
@@ -122,14 +123,46 @@ pub fn core_mpidr() -> u64 {
     Mpidr::current().raw()
 }
 
-/// The current exception level (0..=3), from CurrentEL.
+/// Stores `value` in TPIDR_EL1, the EL1 software thread-ID register (the kernel keeps the
+/// core index there).
 #[cfg(target_arch = "aarch64")]
 #[inline]
-pub fn current_el() -> u8 {
-    let v: u64;
-    // SAFETY: reading CurrentEL has no side effects.
-    unsafe { asm!("mrs {}, CurrentEL", out(reg) v, options(nomem, nostack, preserves_flags)) };
-    ((v >> 2) & 0b11) as u8
+pub fn set_tpidr_el1(value: usize) {
+    // SAFETY: TPIDR_EL1 is a scratch register for EL1 software; writing it has no effect on
+    // the machine.
+    unsafe { asm!("msr tpidr_el1, {}", in(reg) value, options(nomem, nostack, preserves_flags)) };
+}
+
+/// TPIDR_EL1, as last stored by [`set_tpidr_el1`] on this core.
+#[cfg(target_arch = "aarch64")]
+#[inline]
+pub fn tpidr_el1() -> usize {
+    let v: usize;
+    // SAFETY: reading TPIDR_EL1 has no side effects.
+    unsafe { asm!("mrs {}, tpidr_el1", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// ESR_EL1 and FAR_EL1: the syndrome and fault address of the exception being handled.
+#[cfg(target_arch = "aarch64")]
+#[inline]
+pub fn esr_far_el1() -> (u64, u64) {
+    let (esr, far): (u64, u64);
+    // SAFETY: reading the syndrome registers has no side effects.
+    unsafe {
+        asm!("mrs {}, esr_el1", "mrs {}, far_el1", out(reg) esr, out(reg) far,
+             options(nomem, nostack, preserves_flags))
+    };
+    (esr, far)
+}
+
+/// Stops this core for good: IRQs masked, WFI forever (only a reset gets it out).
+#[cfg(target_arch = "aarch64")]
+pub fn park() -> ! {
+    irq_disable();
+    loop {
+        wfi();
+    }
 }
 
 /// Wait for event. Returns on an event (SEV from any core, a clear of this core's exclusive
@@ -163,17 +196,6 @@ pub fn sev() {
     // SAFETY: SEV only sets the event register of every core.
     unsafe {
         asm!("sev", options(nostack, preserves_flags))
-    };
-}
-
-/// Send event locally: sets this core's event register, so the next WFE returns at once.
-/// On the host: nothing.
-#[inline(always)]
-pub fn sevl() {
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: SEVL only sets this core's event register.
-    unsafe {
-        asm!("sevl", options(nostack, preserves_flags))
     };
 }
 
@@ -277,21 +299,20 @@ pub fn irq_disable() {
     unsafe { asm!("msr daifset, #2", options(nostack, preserves_flags)) };
 }
 
-/// True if IRQs are masked on this core (PSTATE.I).
-#[cfg(target_arch = "aarch64")]
-#[inline(always)]
-pub fn irqs_masked() -> bool {
-    let daif: u64;
-    // SAFETY: reading DAIF has no side effects.
-    unsafe { asm!("mrs {}, daif", out(reg) daif, options(nomem, nostack, preserves_flags)) };
-    daif & (1 << 7) != 0
-}
-
 /// One bounded look: returns `word`'s value at once if it no longer holds `old`; otherwise
 /// arms the exclusive monitor on it (LDAXR) and executes one WFE, then returns the value
 /// seen before sleeping. WFE ends on a store to the word by another core (monitor clear), an
 /// interrupt, an SEV or the generic timer's event stream, so callers bound their wait by
-/// looping against a deadline (see [`wait_for_change`] for the memory rules).
+/// looping against a deadline.
+///
+/// How it sleeps: LDAXR reads the word and arms this core's exclusive monitor on its granule;
+/// if the value still equals `old` the core executes WFE. A store by another core to that
+/// granule clears the monitor, and that clear is a WFE wake-up event, so the core wakes without
+/// the writer having to execute SEV. The writer needs no barrier for the wake-up itself, but
+/// the usual publish rule holds: data the waiter reads after seeing the new value must be
+/// stored before the word with Release (this load is an acquire, LDAXR, and pairs with it).
+/// Requires the MMU on and `word` in Normal cacheable memory (the exclusive monitor is not
+/// architecturally guaranteed on other memory types).
 ///
 /// On the host: a plain acquire load.
 #[inline]
@@ -326,32 +347,6 @@ pub fn wfe_unless_changed(word: &AtomicU32, old: u32) -> u32 {
     }
 }
 
-/// Waits until `word` no longer holds `old`, sleeping in WFE between looks, and returns the new
-/// value (read with acquire semantics).
-///
-/// How it sleeps: LDAXR reads the word and arms this core's exclusive monitor on its granule;
-/// if the value still equals `old` the core executes WFE. A store by another core to that
-/// granule clears the monitor, and that clear is a WFE wake-up event, so the core wakes without
-/// the writer having to execute SEV. The writer needs no barrier for the wake-up itself, but
-/// the usual publish rule holds: data the waiter reads after seeing the new value must be
-/// stored before the word with Release (this load is an acquire, LDAXR, and pairs with it).
-///
-/// Interrupts also wake WFE; the loop then looks again, so the function only returns on a
-/// change. Do not call it with IRQs masked if the change can only come from this core's own
-/// interrupt handler. Requires the MMU on and `word` in Normal cacheable memory (the exclusive
-/// monitor is not architecturally guaranteed on other memory types).
-///
-/// On the host: an acquire spin loop (through [`wfe_unless_changed`]).
-#[inline]
-pub fn wait_for_change(word: &AtomicU32, old: u32) -> u32 {
-    loop {
-        let new = wfe_unless_changed(word, old);
-        if new != old {
-            return new;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,8 +364,8 @@ mod tests {
     }
 
     #[test]
-    fn wait_for_change_returns_new_value() {
+    fn wfe_unless_changed_returns_new_value() {
         let w = AtomicU32::new(5);
-        assert_eq!(wait_for_change(&w, 4), 5);
+        assert_eq!(wfe_unless_changed(&w, 4), 5);
     }
 }

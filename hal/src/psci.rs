@@ -126,8 +126,11 @@ impl fmt::Display for PsciError {
 /// AFFINITY_INFO result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AffinityState {
+    /// At least one core of the node is on.
     On,
+    /// All of its cores are off.
     Off,
+    /// A CPU_ON is in progress.
     OnPending,
 }
 

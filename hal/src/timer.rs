@@ -56,6 +56,35 @@ pub fn disarm() {
     crate::cpu::isb();
 }
 
+/// The event stream's trigger bit for an event at least every `period_us` microseconds at
+/// `freq_hz` (and at most twice as often): CNTKCTL_EL1.EVNTI selects the counter bit whose
+/// 0->1 transition generates an event, i.e. one event per 2^(EVNTI+1) ticks, so EVNTI =
+/// floor(log2(half the period in ticks)), at most 15.
+pub const fn event_stream_evnti(period_us: u64, freq_hz: u64) -> u64 {
+    let half_period = us_to_ticks(period_us / 2, freq_hz);
+    let half_period = if half_period == 0 { 1 } else { half_period };
+    let evnti = half_period.ilog2() as u64;
+    if evnti > 15 {
+        15
+    } else {
+        evnti
+    }
+}
+
+/// Turns on the generic timer's event stream (CNTKCTL_EL1.EVNTEN, EVNTI from
+/// [`event_stream_evnti`] at this counter's frequency): a WFE event at least every
+/// `period_us` (at most twice as often),
+/// which bounds every monitor wait even if no store ever comes. EL0 access bits stay off.
+#[cfg(target_arch = "aarch64")]
+pub fn enable_event_stream(period_us: u64) {
+    const EVNTEN: u64 = 1 << 2;
+    let evnti = event_stream_evnti(period_us, frequency());
+    // SAFETY: CNTKCTL_EL1 only controls EL0 timer access and the event stream.
+    unsafe {
+        core::arch::asm!("msr cntkctl_el1, {}", "isb", in(reg) EVNTEN | evnti << 4, options(nostack))
+    };
+}
+
 /// The EL1 physical timer (CNTP), a second, independent interrupt source: the kernel keeps
 /// the virtual timer for the executor's deadlines, applications may use this one as a
 /// one-shot device interrupt. Compared against the physical count CNTPCT_EL0 (the virtual
@@ -151,5 +180,17 @@ mod tests {
         assert_eq!(ticks_to_ns(5, 0), 0);
         assert_eq!(us_to_ticks(1, 62_500_000), 63);
         assert_eq!(ticks_to_us(62_500, 62_500_000), 1_000);
+    }
+
+    #[test]
+    fn event_stream_period() {
+        // Half period 16 us: 62.5 MHz -> 1000 ticks -> bit 9 (an event every 1024 ticks,
+        // 16.4 us); 1 GHz -> 16000 -> bit 13; 54 MHz (Pi 4) -> 864 -> bit 9; a tiny frequency
+        // still gives bit 0, a huge one at most 15.
+        assert_eq!(event_stream_evnti(32, 62_500_000), 9);
+        assert_eq!(event_stream_evnti(32, 1_000_000_000), 13);
+        assert_eq!(event_stream_evnti(32, 54_000_000), 9);
+        assert_eq!(event_stream_evnti(32, 1), 0);
+        assert_eq!(event_stream_evnti(32, u32::MAX as u64 * 1000), 15);
     }
 }

@@ -6,6 +6,7 @@ mod common;
 use hal::dtb::{
     bootability, Conduit, EnableMethod, GicKind, Interrupt, NotBootable, Platform, UartKind,
 };
+use hal::uart::{mini_uart, pl011, UartProps};
 
 #[test]
 fn raspberry_pi_4() {
@@ -37,7 +38,10 @@ fn raspberry_pi_4() {
         k => panic!("{k:?}"),
     }
     let c = p.console.unwrap().unwrap();
-    assert_eq!(c.kind, UartKind::MiniUart);
+    assert_eq!(
+        c.kind,
+        UartKind::Driver(&mini_uart::DRIVER, UartProps::default())
+    );
     assert_eq!(c.base, 0xfe21_5040);
     assert_eq!((c.path, c.options), ("serial1", Some("115200n8")));
     assert_eq!(c.interrupt, Interrupt::Intid(32 + 93));
@@ -106,7 +110,10 @@ fn juno_two_clusters() {
         .iter()
         .all(|c| c.enable_method == EnableMethod::Psci));
     assert_eq!(p.psci.unwrap().unwrap().conduit, Conduit::Smc);
-    assert_eq!(p.console.unwrap().unwrap().kind, UartKind::Pl011);
+    assert_eq!(
+        p.console.unwrap().unwrap().kind,
+        UartKind::Driver(&pl011::DRIVER, UartProps::default())
+    );
     assert_eq!(bootability(&p), Ok(()));
 }
 
@@ -120,6 +127,9 @@ fn fvp_base_revc_without_stdout_path_uses_its_first_uart() {
     let console = p.console.unwrap().unwrap();
     assert_eq!(console.path, hal::dtb::FIRST_UART);
     assert_eq!(console.node, "serial@90000");
-    assert_eq!(console.kind, UartKind::Pl011);
+    assert_eq!(
+        console.kind,
+        UartKind::Driver(&pl011::DRIVER, UartProps::default())
+    );
     assert_eq!(console.base, 0x1c09_0000);
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use hal::dtb::{bootability, Conduit, EnableMethod, GicKind, Platform, UartKind};
+use hal::uart::{pl011, UartProps};
 
 fn check_virt(opts: &str, v3: bool, conduit: Conduit) {
     let Some(b) = common::qemu_virt_dtb(opts) else {
@@ -34,7 +35,13 @@ fn check_virt(opts: &str, v3: bool, conduit: Conduit) {
         .iter()
         .all(|c| c.enable_method == EnableMethod::Psci && !c.disabled));
     let c = p.console.unwrap().unwrap();
-    assert_eq!((c.kind, c.base), (UartKind::Pl011, 0x900_0000));
+    assert_eq!(
+        (c.kind, c.base),
+        (
+            UartKind::Driver(&pl011::DRIVER, UartProps::default()),
+            0x900_0000
+        )
+    );
     let ram = &p.memory.as_ref().unwrap().ram.list;
     assert_eq!(ram.len(), 1);
     assert_eq!((ram[0].base, ram[0].size), (0x4000_0000, 256 << 20));

@@ -8,6 +8,7 @@ use hal::dtb::{
     bootability, Conduit, DtbError, EnableMethod, GicKind, Interrupt, Platform, PsciVersion,
     UartKind,
 };
+use hal::uart::{ns16550, pl011, UartProps};
 
 #[test]
 fn firecracker() {
@@ -19,10 +20,13 @@ fn firecracker() {
     let c = p.console.unwrap().unwrap();
     assert_eq!(
         c.kind,
-        UartKind::Ns16550 {
-            reg_shift: 0,
-            reg_io_width: 1
-        }
+        UartKind::Driver(
+            &ns16550::DRIVER,
+            UartProps {
+                reg_shift: 0,
+                reg_io_width: 1
+            }
+        )
     );
     assert_eq!((c.base, c.interrupt), (0x4000_2000, Interrupt::Intid(32)));
     assert_eq!(c.path, hal::dtb::FIRST_UART);
@@ -40,7 +44,13 @@ fn cloud_hypervisor() {
     let p = Platform::parse(&b).unwrap();
     assert_eq!(p.memory.as_ref().unwrap().ram.list[0].base, 0x4000_0000);
     let c = p.console.unwrap().unwrap();
-    assert_eq!((c.kind, c.base), (UartKind::Pl011, 0x900_0000));
+    assert_eq!(
+        (c.kind, c.base),
+        (
+            UartKind::Driver(&pl011::DRIVER, UartProps::default()),
+            0x900_0000
+        )
+    );
     match &p.gic.as_ref().unwrap().kind {
         GicKind::V3 {
             dist,
@@ -71,10 +81,13 @@ fn crosvm_linux_stdout_path_and_gicv2() {
     assert_eq!(
         (c.kind, c.base),
         (
-            UartKind::Ns16550 {
-                reg_shift: 0,
-                reg_io_width: 1
-            },
+            UartKind::Driver(
+                &ns16550::DRIVER,
+                UartProps {
+                    reg_shift: 0,
+                    reg_io_width: 1
+                }
+            ),
             0x3f8
         )
     );
@@ -104,10 +117,13 @@ fn synthetic_ranges_aliases_interrupts() {
     assert_eq!(c.base, 0x10_0020_0100);
     assert_eq!(
         c.kind,
-        UartKind::Ns16550 {
-            reg_shift: 2,
-            reg_io_width: 4
-        }
+        UartKind::Driver(
+            &ns16550::DRIVER,
+            UartProps {
+                reg_shift: 2,
+                reg_io_width: 4
+            }
+        )
     );
     assert_eq!(c.compatible, "snps,dw-apb-uart");
     assert_eq!(c.options, Some("1500000n8"));

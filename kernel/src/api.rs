@@ -55,6 +55,7 @@ pub fn now() -> u64 {
     hal::timer::counter()
 }
 
+/// Clock ticks per second (CNTFRQ_EL0).
 pub fn ticks_per_second() -> u64 {
     hal::timer::frequency()
 }

@@ -52,3 +52,20 @@ impl<T> BootCell<T> {
         }
     }
 }
+
+/// Set once the primary's MMU and caches are on: from then on locks and atomics are allowed.
+static MMU_ON: BootCell<()> = BootCell::new();
+
+/// Whether the primary has turned its MMU on (locks and atomics allowed from then on).
+pub fn mmu_is_on() -> bool {
+    MMU_ON.get().is_some()
+}
+
+/// Record that the MMU and caches are on.
+///
+/// # Safety
+/// As [`BootCell::set`]: single-core boot, right after the primary's MMU is on.
+pub unsafe fn set_mmu_on() {
+    // SAFETY: forwarded contract.
+    unsafe { MMU_ON.set(()) };
+}

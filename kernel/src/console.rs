@@ -4,27 +4,32 @@
 //!   atomics), so writes go straight to the UART.
 //! * Afterwards every write takes [`TX`], a spin lock held with IRQs masked (so an interrupt
 //!   handler on the same core can never find it taken), formats into a ring buffer and
-//!   pushes what the UART's FIFO accepts. Once the console's interrupt is wired
-//!   ([`enable_interrupts`]) the rest leaves from the TX interrupt: a task's `println!`
+//!   pushes what the UART's FIFO accepts. Once the console's interrupt is wired (the
+//!   platform floor registers [`on_irq`] and calls [`interrupt_wired`]) the rest leaves
+//!   from the TX interrupt: a task's `println!`
 //!   costs a copy, not a wait on the UART. Without an interrupt, or when the ring is full,
 //!   the writer drains it itself — output is never dropped, and each `println!` stays whole.
 //! * A panicking or exiting core first drains the ring (so earlier output comes first), then
 //!   writes synchronously; if another core holds the lock forever it writes anyway: a
 //!   garbled line beats a silent hang.
+//! * Input: [`enable_rx`] hands received bytes to a sink registered by a higher floor
+//!   (`runtime/console_rx.rs`), so the console never names it.
 
-use crate::boot_cell::BootCell;
+use crate::boot_cell::{mmu_is_on, BootCell};
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use hal::uart::Uart;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use hal::uart::{Pl011, Uart};
 
 static UART: BootCell<Uart> = BootCell::new();
 static TX: spin::Mutex<TxRing> = spin::Mutex::new(TxRing::new());
-/// Set once the MMU is on (plain volatile flag: it is read before atomics are allowed).
-static LOCKING: BootCell<()> = BootCell::new();
 /// The console's interrupt is registered: the ring may be left to the TX interrupt.
 static TX_IRQ: AtomicBool = AtomicBool::new(false);
-/// Console input wanted (see `runtime::console_rx`).
-static RX_ON: AtomicBool = AtomicBool::new(false);
+/// Console input wanted: the sink for received bytes, an `RxSink` as usize (0 = none).
+static RX_SINK: AtomicUsize = AtomicUsize::new(0);
+
+/// Where the console's interrupt hands the UART when input is on: it drains the received
+/// bytes (`try_getc` until `None`) and acknowledges the RX interrupt.
+pub type RxSink = fn(&Uart);
 /// Console interrupts taken that found bytes to send (statistics and the self-test).
 static TX_IRQ_DRAINS: AtomicU64 = AtomicU64::new(0);
 
@@ -123,57 +128,42 @@ pub unsafe fn init(uart: Uart) {
 /// As for [`init`]; only on a platform where [`EARLYCON_PL011`] is a PL011 (QEMU virt).
 pub unsafe fn init_fallback() {
     // SAFETY: forwarded contract; the address is QEMU virt's PL011.
-    unsafe { UART.set(Uart::pl011(EARLYCON_PL011)) };
+    unsafe { UART.set(Uart::Pl011(Pl011::new(EARLYCON_PL011))) };
 }
 
-/// Switch to locked, line-atomic output. Called by the primary once the MMU is on.
-///
-/// # Safety
-/// Single-core boot only, after the MMU and caches are on.
-pub unsafe fn enable_locking() {
-    // SAFETY: forwarded contract.
-    unsafe { LOCKING.set(()) };
-}
-
-pub fn uart() -> Option<&'static Uart> {
-    UART.get()
-}
-
-/// Wire the console's interrupt (from the DTB) for TX draining and, when asked, RX.
-/// Returns false if the console has no interrupt: output then stays synchronous.
-pub fn enable_interrupts() -> bool {
-    let Ok(Some(console)) = &crate::platform::get().console else {
-        return false;
-    };
-    let hal::dtb::Interrupt::Intid(intid) = console.interrupt else {
-        return false;
-    };
-    crate::irq::register(intid, on_irq);
-    // Release: pairs with the Acquire loads in `write_fmt` and `on_irq`.
+/// The console's interrupt is registered (with [`on_irq`] as its handler): from now on
+/// output may be left to the TX interrupt. Called by whoever wired it (`drivers.rs`).
+pub fn interrupt_wired() {
+    // Release: pairs with the Acquire loads in `write_fmt`, `enable_rx` and
+    // `write_deferred`.
     TX_IRQ.store(true, Ordering::Release);
-    true
 }
 
-/// Turn on console input: RX interrupts are passed to `runtime::console_rx`.
-pub fn enable_rx() -> bool {
-    // Acquire: pairs with the Release in `enable_interrupts`.
+/// Turn on console input: each console interrupt hands the UART to `sink`. False if the
+/// console has no interrupt.
+pub fn enable_rx(sink: RxSink) -> bool {
+    // Acquire: pairs with the Release in `interrupt_wired`.
     let (Some(uart), true) = (UART.get(), TX_IRQ.load(Ordering::Acquire)) else {
         return false;
     };
     // Release: pairs with the Acquire load in `on_irq`.
-    RX_ON.store(true, Ordering::Release);
+    RX_SINK.store(sink as usize, Ordering::Release);
     uart.enable_rx_interrupt();
     true
 }
 
-/// The console's interrupt: drain received bytes (if input is on), refill the transmitter.
-fn on_irq(_intid: u32) {
+/// The console's interrupt handler: hand received bytes to the sink (if input is on),
+/// refill the transmitter.
+pub fn on_irq(_intid: u32) {
     let Some(uart) = UART.get() else {
         return;
     };
     // Acquire: pairs with the Release store in `enable_rx`.
-    if RX_ON.load(Ordering::Acquire) {
-        crate::runtime::console_rx::on_rx(uart);
+    let sink = RX_SINK.load(Ordering::Acquire);
+    if sink != 0 {
+        // SAFETY: only `enable_rx` stores here, and it stores an `RxSink`.
+        let sink: RxSink = unsafe { core::mem::transmute::<usize, RxSink>(sink) };
+        sink(uart);
     }
     // IRQs are masked here, so no holder of TX on this core can be interrupted by us.
     let mut ring = TX.lock();
@@ -208,6 +198,7 @@ pub fn tx_pending() -> usize {
 /// test see that interrupt-driven output works on a UART whose FIFO never fills (QEMU's).
 /// False if the console has no interrupt.
 pub fn write_deferred(s: &str) -> bool {
+    // Acquire: pairs with the Release in `interrupt_wired`.
     let (Some(uart), true) = (UART.get(), TX_IRQ.load(Ordering::Acquire)) else {
         return false;
     };
@@ -231,7 +222,7 @@ pub fn write_fmt(args: fmt::Arguments) {
         let _ = Raw.write_fmt(args);
         return;
     };
-    if LOCKING.get().is_none() {
+    if !mmu_is_on() {
         let _ = Raw.write_fmt(args);
         return;
     }
@@ -245,7 +236,7 @@ pub fn write_fmt(args: fmt::Arguments) {
         .write_fmt(args);
         ring.pump(uart);
         if !ring.is_empty() {
-            // Acquire: pairs with the Release in `enable_interrupts`.
+            // Acquire: pairs with the Release in `interrupt_wired`.
             if TX_IRQ.load(Ordering::Acquire) {
                 uart.enable_tx_interrupt();
             } else {
@@ -261,7 +252,7 @@ pub fn write_fmt(args: fmt::Arguments) {
 /// the lock, and writes synchronously.
 pub fn write_fmt_forced(args: fmt::Arguments) {
     let saved = hal::cpu::irq_mask_save();
-    if let (Some(uart), Some(())) = (UART.get(), LOCKING.get()) {
+    if let (Some(uart), true) = (UART.get(), mmu_is_on()) {
         for _ in 0..1_000_000 {
             if let Some(mut ring) = TX.try_lock() {
                 ring.drain(uart);
@@ -277,13 +268,23 @@ pub fn write_fmt_forced(args: fmt::Arguments) {
     hal::cpu::irq_restore(saved);
 }
 
+/// Print to the console (see [`write_fmt`]).
 #[macro_export]
 macro_rules! print {
     ($($arg:tt)*) => { $crate::console::write_fmt(format_args!($($arg)*)) };
 }
 
+/// Print a line to the console (see [`write_fmt`]).
 #[macro_export]
 macro_rules! println {
     () => { $crate::print!("\n") };
     ($($arg:tt)*) => { $crate::console::write_fmt(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Print a line even if another core holds the console lock (see [`write_fmt_forced`]).
+#[macro_export]
+macro_rules! println_forced {
+    ($($arg:tt)*) => {
+        $crate::console::write_fmt_forced(format_args!("{}\n", format_args!($($arg)*)))
+    };
 }

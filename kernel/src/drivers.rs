@@ -1,4 +1,5 @@
-//! Glue from the DTB's description to `hal` driver objects, and one-line summaries of them.
+//! Glue from the DTB's description to `hal` driver objects (the console UART, the GIC) and
+//! their interrupts (the console's), and one-line summaries of them.
 
 use core::fmt;
 use hal::dtb::{GicKind, Platform, UartKind};
@@ -12,32 +13,28 @@ pub fn uart_from_dtb<'a>(p: &Platform<'a>) -> Result<Uart, ConsoleError<'a>> {
         Ok(None) => return Err(ConsoleError::None),
         Err(e) => return Err(ConsoleError::Dtb(*e)),
     };
-    let base = console.base as usize;
-    let uart = match console.kind {
-        // SAFETY (this and the next arms): the DTB describes a device of this kind at `base`,
-        // identity mapped (or, before the MMU, physical).
-        UartKind::Pl011 => unsafe { Uart::pl011(base) },
-        UartKind::Ns16550 {
-            reg_shift,
-            reg_io_width,
-        } => {
-            // SAFETY: as above.
-            unsafe { Uart::ns16550(base, reg_shift, reg_io_width) }
-                .ok_or(ConsoleError::BadWidth(reg_io_width))?
-        }
-        // SAFETY: as above.
-        UartKind::MiniUart => unsafe { Uart::mini_uart(base) },
+    let (driver, props) = match console.kind {
+        UartKind::Driver(driver, props) => (driver, props),
         UartKind::Unknown(compat) => return Err(ConsoleError::Unknown(compat)),
     };
+    // SAFETY: the DTB describes a device this driver serves at `base`, identity mapped (or,
+    // before the MMU, physical).
+    let uart =
+        unsafe { (driver.new)(console.base as usize, props) }.map_err(ConsoleError::Driver)?;
     uart.init();
     Ok(uart)
 }
 
+/// Why the DTB's console cannot be driven.
 pub enum ConsoleError<'a> {
+    /// No `/chosen/stdout-path` and no UART with a driver.
     None,
+    /// The console node is malformed.
     Dtb(hal::dtb::DtbError<'a>),
+    /// No driver for this `compatible`.
     Unknown(&'a str),
-    BadWidth(u32),
+    /// The driver refused the node's properties.
+    Driver(hal::uart::UartError),
 }
 
 impl fmt::Display for ConsoleError<'_> {
@@ -48,7 +45,7 @@ impl fmt::Display for ConsoleError<'_> {
             }
             ConsoleError::Dtb(e) => write!(f, "console: {}", e),
             ConsoleError::Unknown(c) => write!(f, "no driver for console compatible \"{}\"", c),
-            ConsoleError::BadWidth(w) => write!(f, "unsupported reg-io-width {}", w),
+            ConsoleError::Driver(e) => write!(f, "{}", e),
         }
     }
 }
@@ -59,8 +56,9 @@ pub fn init_gic_primary(p: &Platform) {
         crate::exit::fail(format_args!("no usable interrupt controller"));
     };
     let gic = match &info.kind {
-        // SAFETY: bases from the DTB's interrupt controller node, identity mapped as Device.
         GicKind::V2 { dist, cpu_if } => {
+            // SAFETY: bases from the DTB's interrupt controller node, identity mapped as
+            // Device.
             Gic::V2(unsafe { GicV2::new(dist.base as usize, cpu_if.base as usize) })
         }
         GicKind::V3 {
@@ -98,6 +96,20 @@ pub fn init_gic_cpu() {
     crate::irq::init_this_core();
 }
 
+/// Wire the console's interrupt (from the DTB) for TX draining and, when asked, RX.
+/// Returns false if the console has no interrupt: output then stays synchronous.
+pub fn wire_console_irq(p: &Platform) -> bool {
+    let Ok(Some(console)) = &p.console else {
+        return false;
+    };
+    let hal::dtb::Interrupt::Intid(intid) = console.interrupt else {
+        return false;
+    };
+    crate::irq::register(intid, crate::console::on_irq);
+    crate::console::interrupt_wired();
+    true
+}
+
 /// The virtual timer's INTID from the DTB (the architectural PPI 27 if absent).
 pub fn virt_timer_intid(p: &Platform) -> u32 {
     match &p.timer {
@@ -106,6 +118,7 @@ pub fn virt_timer_intid(p: &Platform) -> u32 {
     }
 }
 
+/// The banner's `console:` line.
 pub struct ConsoleSummary<'a>(pub &'a Platform<'a>);
 
 impl fmt::Display for ConsoleSummary<'_> {
@@ -117,6 +130,7 @@ impl fmt::Display for ConsoleSummary<'_> {
     }
 }
 
+/// The banner's `gic:` line.
 pub struct GicSummary<'a>(pub &'a Platform<'a>);
 
 impl fmt::Display for GicSummary<'_> {

@@ -4,8 +4,10 @@
 //! because semihosting does not exist under KVM or Firecracker. Where it does (QEMU with
 //! `-semihosting`), SYS_EXIT also makes the QEMU process exit 0 / 1. Without it the `hlt`
 //! traps as an undefined instruction, the exception handler notes that semihosting is
-//! absent and steps over it, and we fall back to PSCI SYSTEM_OFF.
+//! absent and steps over it, and we fall back to PSCI SYSTEM_OFF through the conduit the
+//! platform floor registered ([`set_psci`]).
 
+use crate::boot_cell::{mmu_is_on, BootCell};
 use crate::println_forced;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -13,44 +15,42 @@ use core::sync::atomic::{AtomicBool, Ordering};
 /// Set by the first core to start exiting; any other core that tries to exit (or panic)
 /// afterwards parks instead of printing a second verdict.
 static EXITING: AtomicBool = AtomicBool::new(false);
+/// The PSCI conduit for SYSTEM_OFF, once the platform is known.
+static PSCI: BootCell<hal::psci::Conduit> = BootCell::new();
 
+/// Register the PSCI conduit that powers the machine off when semihosting is absent.
+///
+/// # Safety
+/// As [`BootCell::set`]: single-core boot.
+pub unsafe fn set_psci(conduit: hal::psci::Conduit) {
+    // SAFETY: forwarded contract.
+    unsafe { PSCI.set(conduit) };
+}
+
+/// End the run successfully: `exit: ok`.
 pub fn ok() -> ! {
     finish(0, format_args!("exit: ok"))
 }
 
+/// End the run as a failure: `exit: fail: <reason>`.
 pub fn fail(reason: fmt::Arguments) -> ! {
     finish(1, format_args!("exit: fail: {}", reason))
 }
 
 fn finish(code: u32, line: fmt::Arguments) -> ! {
     hal::cpu::irq_disable();
-    if crate::boot::mmu_is_on() {
+    if mmu_is_on() {
         // Relaxed is enough: the swap only elects one core; the verdict it then prints is
         // ordered by the console lock.
         if EXITING.swap(true, Ordering::Relaxed) {
-            park();
+            hal::cpu::park();
         }
-        crate::smp::stop_others();
+        crate::irq::send_stop_to_others();
     }
     println_forced!("{}", line);
     hal::semihosting::exit(code);
-    if let Some(conduit) = crate::platform::psci_conduit() {
-        hal::psci::system_off(conduit);
+    if let Some(conduit) = PSCI.get() {
+        hal::psci::system_off(*conduit);
     }
-    park()
-}
-
-/// Stop this core for good (IRQs masked, so only a reset gets it out).
-pub fn park() -> ! {
-    hal::cpu::irq_disable();
-    loop {
-        hal::cpu::wfi();
-    }
-}
-
-#[macro_export]
-macro_rules! println_forced {
-    ($($arg:tt)*) => {
-        $crate::console::write_fmt_forced(format_args!("{}\n", format_args!($($arg)*)))
-    };
+    hal::cpu::park()
 }

@@ -6,19 +6,20 @@
 //! and logged, never a crash; an unregistered one is also disabled so that a level-
 //! triggered line cannot storm.
 
-use crate::boot::layout::MAX_CPUS;
 use crate::boot_cell::BootCell;
 use crate::percpu::PerCore;
 use crate::println;
-use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use hal::gic::{CoreId, Gic, GicCpu, SgiTarget};
+use crate::smp;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use hal::gic::{Gic, GicCpu, SgiTarget};
 
 /// INTIDs we can register: SGIs, PPIs and every SPI of the GICv2/v3 range (1020–1023 are
 /// special; extended SPI/PPI ranges are not used).
 pub const MAX_INTID: usize = 1020;
 
-/// SGI numbers used by the kernel.
+/// The SGI that wakes a core from WFI (the EventNotifier's kick).
 pub const SGI_WAKE: u8 = 1;
+/// The SGI that stops a core for good (panic / exit on another core).
 pub const SGI_STOP: u8 = 2;
 
 /// The highest SPI we can register (the GIC's and our table's limit): no device on the
@@ -33,14 +34,12 @@ pub fn spare_irq() -> u32 {
     soft_irq() - 1
 }
 
+/// An interrupt handler: runs with IRQs masked; marks, wakes or schedules, never blocks.
 pub type Handler = fn(intid: u32);
 
 static GIC: BootCell<Gic> = BootCell::new();
 /// Each core's own view of the GIC (its CPU interface / redistributor).
 static GIC_CPU: PerCore<GicCpu> = PerCore::new();
-/// Each core's GICv2 CPU interface number (SGI target list bit), published before the core
-/// is marked online.
-static GICV2_IF: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(0) }; MAX_CPUS];
 /// Handler fn pointers as usize (0 = none).
 static HANDLERS: [AtomicUsize; MAX_INTID] = [const { AtomicUsize::new(0) }; MAX_INTID];
 static SPURIOUS: AtomicU64 = AtomicU64::new(0);
@@ -55,6 +54,7 @@ pub unsafe fn set_gic(gic: Gic) {
     unsafe { GIC.set(gic) };
 }
 
+/// The interrupt controller (distributor side).
 pub fn gic() -> &'static Gic {
     GIC.get()
         .expect("the GIC is set up before interrupts are used")
@@ -63,9 +63,7 @@ pub fn gic() -> &'static Gic {
 /// Bring up this core's GIC interface. Each core, during bring-up, IRQs masked.
 pub fn init_this_core() {
     let cpu = gic().init_cpu();
-    // Relaxed: published to other cores by the Release in `smp::mark_online`, which every
-    // sender checks (Acquire) before targeting this core.
-    GICV2_IF[crate::smp::core_index()].store(cpu.cpu_interface(), Ordering::Relaxed);
+    smp::set_gicv2_interface(cpu.cpu_interface());
     cpu.enable(SGI_WAKE as u32, hal::gic::DEFAULT_PRIORITY);
     // The stop request outranks everything else.
     cpu.enable(SGI_STOP as u32, 0x10);
@@ -117,7 +115,7 @@ pub fn handle() {
     let intid = ack.intid();
     if intid == SGI_STOP as u32 {
         gic.eoi(ack);
-        crate::exit::park();
+        hal::cpu::park();
     }
     // Acquire pairs with the Release store in `register`.
     let raw = HANDLERS
@@ -130,7 +128,7 @@ pub fn handle() {
         if n <= 8 {
             println!(
                 "core {}: unregistered interrupt {} (disabled; {} so far)",
-                crate::smp::core_index(),
+                smp::core_index(),
                 intid,
                 n
             );
@@ -150,29 +148,24 @@ pub fn send_wake(core: usize) -> Result<(), SgiError> {
 
 /// Send SGI `sgi` to an online core.
 pub fn send(sgi: u8, core: usize) -> Result<(), SgiError> {
-    if !crate::smp::is_online(core) {
-        return Err(SgiError::Offline(core));
-    }
-    let mpidr = crate::smp::mpidr_of(core).ok_or(SgiError::Offline(core))?;
-    let target = CoreId {
-        mpidr: hal::cpu::Mpidr::from_raw(mpidr),
-        // Relaxed: ordered by the Acquire in `is_online` above (see `init_this_core`).
-        gicv2_cpu_interface: GICV2_IF[core].load(Ordering::Relaxed),
-    };
+    let target = smp::gic_target(core).ok_or(SgiError::Offline(core))?;
     gic_cpu().send_sgi(sgi, SgiTarget::Core(target));
     Ok(())
 }
 
+/// Stop every other online core (panic / exit path): an SGI they handle by parking.
 pub fn send_stop_to_others() {
     if let Some(gic) = GIC_CPU.get() {
-        if crate::smp::online_count() > 1 {
+        if smp::online_count() > 1 {
             gic.send_sgi(SGI_STOP, SgiTarget::AllOthers);
         }
     }
 }
 
+/// Why an SGI was not sent.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SgiError {
+    /// The target core is not online (or not one we manage).
     Offline(usize),
 }
 

@@ -1,12 +1,18 @@
 //! aiolos: a bare-metal, multi-core async executor for aarch64 virtual-machine guests.
 //!
 //! This crate is the unikernel: boot (`boot/`), exceptions (`exception/`), interrupts
-//! (`irq`), SMP bring-up (`smp`), the console, and the glue that gives each core an
-//! executor context woken by SGIs (`runtime/`). See docs/ARCHITECTURE.md.
+//! (`irq`), the per-core table (`smp`), the console, and the glue that gives each core an
+//! executor context woken by SGIs (`runtime/`). Its files stand on one-way floors (each
+//! names only files of its own floor or below): the table "Kernel floors" in
+//! docs/ARCHITECTURE.md, checked by `kernel/check-floors.sh`. This file is the top floor.
 #![no_std]
+#![deny(
+    missing_docs,
+    clippy::undocumented_unsafe_blocks,
+    unsafe_op_in_unsafe_fn
+)]
 
 pub mod api;
-mod arch;
 mod boot;
 mod boot_cell;
 pub mod console;
@@ -21,15 +27,15 @@ pub mod runtime;
 pub mod selftest;
 pub mod smp;
 
-use drivers::uart_from_dtb;
-
-/// Primary core, MMU and caches on: bring the machine up and run the application.
-fn kernel_main() -> ! {
+/// Primary core, MMU and caches on (called by `entry.S` after `boot::early_main`): bring the
+/// machine up and run the application.
+#[no_mangle]
+extern "C" fn kernel_main() -> ! {
     let platform = platform::get();
     banner(platform);
     drivers::init_gic_primary(platform);
     runtime::init_primary();
-    let (online, described) = smp::start_secondaries();
+    let (online, described) = boot::secondaries::start();
     println!("cpus online: {}/{}", online, described);
     extern "Rust" {
         /// The application's entry, defined with [`entry!`].
@@ -40,8 +46,9 @@ fn kernel_main() -> ! {
     runtime::run_this_core()
 }
 
-/// Secondary core, MMU and caches on.
-fn secondary_main(core: usize) -> ! {
+/// Secondary core, MMU and caches on (called by `entry.S` after `boot::secondary_early`).
+#[no_mangle]
+extern "C" fn secondary_main(core: usize) -> ! {
     drivers::init_gic_cpu();
     runtime::init_secondary();
     smp::mark_online(core);

@@ -7,6 +7,7 @@
 use crate::boot::layout::MAX_CPUS;
 use core::cell::UnsafeCell;
 
+/// One `Option<T>` per core index, each written once by its own core (see the module docs).
 pub struct PerCore<T> {
     slots: [UnsafeCell<Option<T>>; MAX_CPUS],
 }
@@ -16,6 +17,7 @@ pub struct PerCore<T> {
 unsafe impl<T: Send> Sync for PerCore<T> {}
 
 impl<T> PerCore<T> {
+    /// All slots empty.
     pub const fn new() -> Self {
         Self {
             slots: [const { UnsafeCell::new(None) }; MAX_CPUS],

@@ -1,4 +1,5 @@
-//! The platform as the DTB describes it, discovered once by the primary with the MMU off.
+//! The platform as the DTB describes it, discovered once by the primary with the MMU off:
+//! the console it names is installed and the PSCI conduit handed to `exit`.
 
 use crate::boot_cell::BootCell;
 use hal::dtb::Platform;
@@ -23,7 +24,7 @@ pub fn discover(dtb: &'static [u8]) -> &'static Platform<'static> {
             ));
         }
     };
-    match crate::uart_from_dtb(&platform) {
+    match crate::drivers::uart_from_dtb(&platform) {
         // SAFETY: single-core boot; the DTB names this device as the console.
         Ok(uart) => unsafe { crate::console::init(uart) },
         Err(why) => {
@@ -43,15 +44,21 @@ pub fn discover(dtb: &'static [u8]) -> &'static Platform<'static> {
     }
     // SAFETY: single-core boot, before any reader.
     unsafe { PLATFORM.set(platform) };
+    if let Some(conduit) = psci_conduit() {
+        // SAFETY: single-core boot.
+        unsafe { crate::exit::set_psci(conduit) };
+    }
     get()
 }
 
+/// The platform [`discover`] found.
 pub fn get() -> &'static Platform<'static> {
     PLATFORM
         .get()
         .expect("the platform is discovered first thing at boot")
 }
 
+/// The PSCI conduit the DTB names (`/psci/method`), if it has a PSCI node.
 pub fn psci_conduit() -> Option<hal::psci::Conduit> {
     match PLATFORM.get()?.psci {
         Ok(Some(psci)) => Some(match psci.conduit {

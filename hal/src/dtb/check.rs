@@ -14,21 +14,34 @@ use super::platform::{
 pub enum NotBootable<'a> {
     /// The DTB itself (or the part named) is unreadable.
     Dtb {
+        /// What was being read (`memory`, `console`, ...).
         part: &'static str,
+        /// What is wrong with it.
         error: DtbError<'a>,
     },
     /// No RAM range of non-zero size.
-    NoRam { zero_sized: usize },
+    NoRam {
+        /// Memory ranges skipped because their size is 0.
+        zero_sized: usize,
+    },
     /// No `/chosen/stdout-path` and no UART we have a driver for.
     NoConsole,
     /// The console is a UART we have no driver for.
-    ConsoleWithoutDriver { node: &'a str, compatible: &'a str },
+    ConsoleWithoutDriver {
+        /// The console node's name.
+        node: &'a str,
+        /// Its first `compatible` string.
+        compatible: &'a str,
+    },
     /// No timer node: the executor needs the architected timer.
     NoTimer,
     /// A CPU cannot be started.
     Cpu {
+        /// The CPU node's name.
         node: &'a str,
+        /// Its MPIDR affinity bits.
         mpidr: u64,
+        /// Why it cannot be started.
         why: CpuProblem<'a>,
     },
     /// No enabled CPU at all.
@@ -209,15 +222,16 @@ impl fmt::Display for Report<'_, '_> {
                     c.path, c.node, c.compatible
                 )?;
                 match c.kind {
-                    UartKind::Pl011 => write!(f, "pl011")?,
-                    UartKind::Ns16550 {
-                        reg_shift,
-                        reg_io_width,
-                    } => write!(
-                        f,
-                        "ns16550 (reg-shift {reg_shift}, reg-io-width {reg_io_width})"
-                    )?,
-                    UartKind::MiniUart => write!(f, "mini-uart")?,
+                    UartKind::Driver(driver, props) => {
+                        write!(f, "{}", driver.name)?;
+                        if driver.uses_reg_props {
+                            write!(
+                                f,
+                                " (reg-shift {}, reg-io-width {})",
+                                props.reg_shift, props.reg_io_width
+                            )?;
+                        }
+                    }
                     UartKind::Unknown(_) => write!(f, "unknown")?,
                 }
                 writeln!(

@@ -15,39 +15,63 @@ pub enum DtbError<'a> {
     /// The first word is not 0xd00dfeed.
     BadMagic(u32),
     /// `totalsize` is larger than the buffer holding the blob.
-    Truncated { totalsize: u32, available: usize },
+    Truncated {
+        /// The header's `totalsize`.
+        totalsize: u32,
+        /// Bytes in the buffer.
+        available: usize,
+    },
     /// `totalsize` is below the header size or above [`super::MAX_TOTALSIZE`].
     BadTotalsize(u32),
     /// `version` below 16 or `last_comp_version` above 17.
     UnsupportedVersion {
+        /// The header's `version`.
         version: u32,
+        /// The header's `last_comp_version`.
         last_comp_version: u32,
     },
     /// A header offset or size points outside `totalsize` (or is misaligned).
     BadHeaderField(&'static str),
     /// The structure block ends in the middle of a token, name or property.
-    StructureOverflow { offset: usize },
+    StructureOverflow {
+        /// Where in the structure block.
+        offset: usize,
+    },
     /// A token that may not appear here (the offset is within the structure block).
-    BadToken { token: u32, offset: usize },
+    BadToken {
+        /// The token value.
+        token: u32,
+        /// Where in the structure block.
+        offset: usize,
+    },
     /// A property's name offset is outside the strings block, or the name is not terminated.
     BadStringOffset(u32),
     /// A node name or string property is not NUL-terminated UTF-8.
-    BadString { offset: usize },
+    BadString {
+        /// Where in the structure block.
+        offset: usize,
+    },
     /// Nodes nest deeper than [`super::fdt::MAX_DEPTH`].
     TooDeep,
     /// The structure block does not start with the root node.
     NoRoot,
     /// A property has a length that is not what its kind requires.
     BadPropertyLength {
+        /// The node's name.
         node: &'a str,
+        /// The property.
         property: &'static str,
+        /// Its length in bytes.
         len: usize,
     },
     /// `#address-cells` / `#size-cells` / `#interrupt-cells` values we cannot use (> 2 for
     /// addresses and sizes; we read at most 64-bit numbers).
     UnsupportedCells {
+        /// The node's name.
         node: &'a str,
+        /// The property.
         property: &'static str,
+        /// Its value.
         value: u32,
     },
     /// A path (stdout-path, an alias) names no node.
@@ -57,27 +81,54 @@ pub enum DtbError<'a> {
     /// A phandle refers to no node.
     NoSuchPhandle(u32),
     /// The node has no `reg`, or fewer entries than needed.
-    MissingReg { node: &'a str },
+    MissingReg {
+        /// The node's name.
+        node: &'a str,
+    },
     /// An address cannot be translated to a CPU physical address: `node` has no `ranges`.
-    NotTranslatable { node: &'a str },
+    NotTranslatable {
+        /// The ancestor without `ranges`.
+        node: &'a str,
+    },
     /// An address is covered by no entry of `node`'s `ranges`.
-    OutsideRanges { node: &'a str, address: u64 },
+    OutsideRanges {
+        /// The ancestor whose `ranges` miss the address.
+        node: &'a str,
+        /// The address, in that ancestor's child address space.
+        address: u64,
+    },
     /// No node has `device_type = "memory"`.
     MissingMemory,
     /// The console's compatible names a UART we have no driver for.
-    UnknownConsole { node: &'a str, compatible: &'a str },
+    UnknownConsole {
+        /// The console node's name.
+        node: &'a str,
+        /// Its first `compatible` string.
+        compatible: &'a str,
+    },
     /// No interrupt-controller node at all.
     NoInterruptController,
     /// The interrupt controller is not a GIC we support.
-    UnsupportedGic { node: &'a str, compatible: &'a str },
+    UnsupportedGic {
+        /// The controller node's name.
+        node: &'a str,
+        /// Its first `compatible` string.
+        compatible: &'a str,
+    },
     /// `/psci` has a `method` other than "hvc" or "smc".
     UnknownPsciMethod(&'a str),
     /// `/psci` has none of the compatibles we know.
     UnknownPsciVersion(&'a str),
     /// An interrupt specifier we cannot read (wrong cell count, unknown type).
-    BadInterrupt { node: &'a str },
+    BadInterrupt {
+        /// The node whose specifier it is.
+        node: &'a str,
+    },
     /// A timer node without the four architected interrupts.
-    BadTimer { node: &'a str },
+    BadTimer {
+        /// The timer node's name.
+        node: &'a str,
+    },
     /// `/cpus` is missing.
     MissingCpus,
 }

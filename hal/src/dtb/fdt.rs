@@ -50,14 +50,23 @@ fn align4(x: usize) -> Option<usize> {
 /// The 40-byte FDT header (all fields big-endian in the blob).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// Size of the whole blob in bytes.
     pub totalsize: u32,
+    /// Offset of the structure block.
     pub off_dt_struct: u32,
+    /// Offset of the strings block.
     pub off_dt_strings: u32,
+    /// Offset of the memory reservation block.
     pub off_mem_rsvmap: u32,
+    /// Format version (17 today).
     pub version: u32,
+    /// Oldest version this blob is compatible with.
     pub last_comp_version: u32,
+    /// Physical id of the boot CPU.
     pub boot_cpuid_phys: u32,
+    /// Size of the strings block.
     pub size_dt_strings: u32,
+    /// Size of the structure block.
     pub size_dt_struct: u32,
 }
 
@@ -131,6 +140,7 @@ impl Header {
 /// A validated DTB: the header and the three blocks as sub-slices.
 #[derive(Debug, Clone, Copy)]
 pub struct Fdt<'a> {
+    /// The validated header.
     pub header: Header,
     structs: &'a [u8],
     strings: &'a [u8],
@@ -553,6 +563,7 @@ pub struct Ancestors<'a> {
 }
 
 impl<'a> Ancestors<'a> {
+    /// The `i`-th ancestor, root first.
     pub fn get(&self, i: usize) -> Option<Node<'a>> {
         if i < self.len {
             self.nodes.get(i).copied().flatten()
@@ -560,9 +571,11 @@ impl<'a> Ancestors<'a> {
             None
         }
     }
+    /// How many ancestors.
     pub fn len(&self) -> usize {
         self.len
     }
+    /// Whether there are none (the root's).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -577,6 +590,7 @@ impl<'a> Ancestors<'a> {
 pub struct Node<'a> {
     fdt: Fdt<'a>,
     off: usize,
+    /// The node's name with its unit address (`serial@9000000`).
     pub name: &'a str,
     body: usize,
 }

@@ -10,6 +10,7 @@ use heapless::Vec;
 
 use super::error::DtbError;
 use super::fdt::{be32, be64, read_cells, Fdt, Node, Reg};
+use crate::uart::{UartDriver, UartProps};
 
 /// RAM, reserved and reservation-map ranges kept (more are dropped and flagged).
 pub const MAX_RANGES: usize = 16;
@@ -21,13 +22,16 @@ pub const MAX_REDIST_REGIONS: usize = 8;
 /// A physical address range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Region {
+    /// Start address.
     pub base: u64,
+    /// Size in bytes.
     pub size: u64,
 }
 
 /// A fixed-capacity list of ranges that remembers whether some did not fit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Regions {
+    /// The ranges, in DTB order.
     pub list: Vec<Region, MAX_RANGES>,
     /// More ranges existed than [`MAX_RANGES`]; the extra ones are not in `list`.
     pub truncated: bool,
@@ -65,16 +69,12 @@ pub enum Interrupt {
     NotGic(u32),
 }
 
-/// The UART driver a console needs.
+/// The UART driver a console needs (looked up in [`crate::uart::DRIVERS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UartKind<'a> {
-    /// `arm,pl011`.
-    Pl011,
-    /// `ns16550a`, `ns16550`, `ns8250`, `snps,dw-apb-uart`: registers `1 << reg_shift` apart,
-    /// accessed `reg_io_width` bytes wide.
-    Ns16550 { reg_shift: u32, reg_io_width: u32 },
-    /// `brcm,bcm2835-aux-uart`, the Raspberry Pi mini UART.
-    MiniUart,
+    /// A driver we have, and the node's `reg-shift` / `reg-io-width` (read only when the
+    /// driver uses them, else their defaults).
+    Driver(&'static UartDriver, UartProps),
     /// No driver: the first `compatible` string.
     Unknown(&'a str),
 }
@@ -93,10 +93,13 @@ pub struct Console<'a> {
     pub options: Option<&'a str>,
     /// The compatible string that chose `kind`.
     pub compatible: &'a str,
+    /// The driver for it, or none.
     pub kind: UartKind<'a>,
     /// `reg[0]` translated through every parent's `ranges` to a CPU physical address.
     pub base: u64,
+    /// Size of that `reg` entry.
     pub size: u64,
+    /// Its interrupt (for TX draining and input).
     pub interrupt: Interrupt,
 }
 
@@ -104,10 +107,17 @@ pub struct Console<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GicKind {
     /// GICv2 (`arm,gic-400`, `arm,cortex-a15-gic`, ...): distributor and CPU interface.
-    V2 { dist: Region, cpu_if: Region },
+    V2 {
+        /// The distributor (GICD).
+        dist: Region,
+        /// The CPU interface (GICC).
+        cpu_if: Region,
+    },
     /// GICv3 (`arm,gic-v3`): distributor and redistributor regions.
     V3 {
+        /// The distributor (GICD).
         dist: Region,
+        /// The redistributor regions (GICR).
         redistributors: Vec<Region, MAX_REDIST_REGIONS>,
         /// `redistributor-stride`, when the frames are not packed at 128 KiB (v3) steps.
         redistributor_stride: Option<u64>,
@@ -117,16 +127,22 @@ pub enum GicKind {
 /// The interrupt controller the kernel drives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gic<'a> {
+    /// The controller node's name.
     pub node: &'a str,
+    /// The `compatible` string that chose `kind`.
     pub compatible: &'a str,
+    /// Its phandle (what `interrupt-parent` names).
     pub phandle: Option<u32>,
+    /// Its version and register frames.
     pub kind: GicKind,
 }
 
 /// How PSCI calls reach the firmware or hypervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conduit {
+    /// `method = "hvc"`: HVC #0.
     Hvc,
+    /// `method = "smc"`: SMC #0.
     Smc,
 }
 
@@ -144,7 +160,9 @@ pub enum PsciVersion {
 /// The `/psci` node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Psci {
+    /// The binding (and so the function ids).
     pub version: PsciVersion,
+    /// How calls reach the firmware.
     pub conduit: Conduit,
     /// `cpu_on` function id (PSCI 0.1 only; 0.2+ use the standard id).
     pub cpu_on: Option<u32>,
@@ -153,21 +171,27 @@ pub struct Psci {
 /// How a secondary CPU is started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnableMethod<'a> {
+    /// `enable-method = "psci"`: PSCI CPU_ON.
     Psci,
     /// Write the entry point at `release_addr`, then SEV.
     SpinTable {
+        /// `cpu-release-addr` (`None` if the node lacks it).
         release_addr: Option<u64>,
     },
+    /// Another method (we cannot use it).
     Other(&'a str),
+    /// No `enable-method`.
     None,
 }
 
 /// One `/cpus/cpu@*` node with `device_type = "cpu"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cpu<'a> {
+    /// The CPU node's name.
     pub node: &'a str,
     /// MPIDR affinity bits from `reg`.
     pub mpidr: u64,
+    /// How to start it.
     pub enable_method: EnableMethod<'a>,
     /// `status` is "disabled" (or "fail").
     pub disabled: bool,
@@ -176,6 +200,7 @@ pub struct Cpu<'a> {
 /// The CPUs, in tree order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cpus<'a> {
+    /// The CPUs, in tree order.
     pub list: Vec<Cpu<'a>, MAX_CPUS>,
     /// More CPUs existed than [`MAX_CPUS`].
     pub truncated: bool,
@@ -184,27 +209,38 @@ pub struct Cpus<'a> {
 /// The architected timer's interrupts as GIC INTIDs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timer<'a> {
+    /// The timer node's name.
     pub node: &'a str,
+    /// Secure EL1 physical timer (CNTPS).
     pub secure_phys: u32,
+    /// Non-secure EL1 physical timer (CNTP).
     pub non_secure_phys: u32,
+    /// Virtual timer (CNTV).
     pub virt: u32,
+    /// EL2 physical timer (CNTHP).
     pub hyp: u32,
 }
 
 /// Everything the kernel learns from the DTB.
 #[derive(Debug, Clone)]
 pub struct Platform<'a> {
+    /// The parsed blob, for anything not summarised here.
     pub fdt: Fdt<'a>,
+    /// The root's `model`.
     pub model: Option<&'a str>,
     /// The root's first `compatible` string.
     pub compatible: Option<&'a str>,
+    /// `/chosen/bootargs`.
     pub bootargs: Option<&'a str>,
+    /// RAM and reserved ranges.
     pub memory: Result<Memory, DtbError<'a>>,
     /// `Ok(None)`: no stdout-path and no UART we have a driver for.
     pub console: Result<Option<Console<'a>>, DtbError<'a>>,
+    /// The interrupt controller.
     pub gic: Result<Gic<'a>, DtbError<'a>>,
     /// `Ok(None)`: no `/psci` node.
     pub psci: Result<Option<Psci>, DtbError<'a>>,
+    /// The CPUs.
     pub cpus: Result<Cpus<'a>, DtbError<'a>>,
     /// `Ok(None)`: no `arm,armv8-timer` / `arm,armv7-timer` node.
     pub timer: Result<Option<Timer<'a>>, DtbError<'a>>,
@@ -333,16 +369,18 @@ fn uart_kind<'a>(node: &Node<'a>) -> Result<(&'a str, UartKind<'a>), DtbError<'a
     let mut first = None;
     for c in node.strings("compatible")? {
         first = first.or(Some(c));
-        let kind = match c {
-            "arm,pl011" => UartKind::Pl011,
-            "ns16550a" | "ns16550" | "snps,dw-apb-uart" | "ns8250" => UartKind::Ns16550 {
+        let Some(driver) = crate::uart::driver_for(c) else {
+            continue;
+        };
+        let props = if driver.uses_reg_props {
+            UartProps {
                 reg_shift: node.u32_prop("reg-shift")?.unwrap_or(0),
                 reg_io_width: node.u32_prop("reg-io-width")?.unwrap_or(1),
-            },
-            "brcm,bcm2835-aux-uart" => UartKind::MiniUart,
-            _ => continue,
+            }
+        } else {
+            UartProps::default()
         };
-        return Ok((c, kind));
+        return Ok((c, UartKind::Driver(driver, props)));
     }
     let c = first.unwrap_or("");
     Ok((c, UartKind::Unknown(c)))

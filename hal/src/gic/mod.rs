@@ -125,9 +125,12 @@ impl IrqAck {
     }
 }
 
+// Register and field names are the specification's (its manual documents each),
+// hence `allow(missing_docs)` on every register below.
 register_bitfields! {u32,
     /// GICD_CTLR. Bit meanings depend on the security view; these are the Non-secure view
     /// (GICv2, GICv3 with GICD_CTLR.DS = 0) and, for bits 0/1, also the single-security view.
+    #[allow(missing_docs)]
     pub GICD_CTLR [
         /// GICv2 Non-secure view: EnableGrp1; GICv2 Secure / GICv3 DS=1: EnableGrp0;
         /// GICv3 Non-secure view: EnableGrp1 (EnableGrp1NS).
@@ -142,6 +145,7 @@ register_bitfields! {u32,
         RWP OFFSET(31) NUMBITS(1) []
     ],
     /// GICD_TYPER.
+    #[allow(missing_docs)]
     pub GICD_TYPER [
         /// Number of SPIs = 32 * (ITLinesNumber + 1) - 32, at most 1020 INTIDs.
         ITLinesNumber OFFSET(0) NUMBITS(5) [],
@@ -149,6 +153,7 @@ register_bitfields! {u32,
         CPUNumber OFFSET(5) NUMBITS(3) []
     ],
     /// GICD_SGIR (GICv2).
+    #[allow(missing_docs)]
     pub GICD_SGIR [
         SGIINTID OFFSET(0) NUMBITS(4) [],
         NSATT OFFSET(15) NUMBITS(1) [],
@@ -161,11 +166,14 @@ register_bitfields! {u32,
     ]
 }
 
+// Register and field names are the specification's (its manual documents each),
+// hence `allow(missing_docs)` on every register below.
 register_structs! {
     /// The distributor (GICD) block shared by GICv2 and GICv3 (offsets 0x000..0x1000; GICv3's
     /// GICD_IROUTER<n> array at 0x6000 is [`v3::GicdRouterRegisters`]). Names from the GIC
     /// architecture specification (IHI 0048B for v2, IHI 0069 for v3).
     #[allow(non_snake_case)]
+    #[allow(missing_docs)]
     pub GicdRegisters {
         (0x000 => pub GICD_CTLR: ReadWrite<u32, GICD_CTLR::Register>),
         (0x004 => pub GICD_TYPER: ReadOnly<u32, GICD_TYPER::Register>),
@@ -284,7 +292,9 @@ impl Gic {
 /// One core's handle on the GIC, from [`Gic::init_cpu`]. Use it only on that core.
 #[derive(Clone, Copy, Debug)]
 pub enum GicCpu {
+    /// A GICv2 CPU interface.
     V2(GicV2Cpu),
+    /// A GICv3 redistributor and CPU system registers.
     V3(GicV3Cpu),
 }
 

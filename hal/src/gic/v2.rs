@@ -19,8 +19,11 @@ use crate::mmio::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::{register_bitfields, register_structs};
 
+// Register and field names are the specification's (its manual documents each),
+// hence `allow(missing_docs)` on every register below.
 register_bitfields! {u32,
     /// GICC_CTLR, Non-secure view (bit 0 is EnableGrp0 in the Secure view).
+    #[allow(missing_docs)]
     pub GICC_CTLR [
         EnableGrp1 OFFSET(0) NUMBITS(1) [],
         FIQBypDisGrp1 OFFSET(5) NUMBITS(1) [],
@@ -30,9 +33,12 @@ register_bitfields! {u32,
     ]
 }
 
+// Register and field names are the specification's (its manual documents each),
+// hence `allow(missing_docs)` on every register below.
 register_structs! {
     /// The GICv2 CPU interface (GICC).
     #[allow(non_snake_case)]
+    #[allow(missing_docs)]
     pub GiccRegisters {
         (0x000 => pub GICC_CTLR: ReadWrite<u32, GICC_CTLR::Register>),
         (0x004 => pub GICC_PMR: ReadWrite<u32>),
@@ -182,10 +188,12 @@ impl GicV2Cpu {
         unsafe { &*(self.gicc as *const GiccRegisters) }
     }
 
+    /// See [`super::GicCpu::core_id`].
     pub fn core_id(&self) -> CoreId {
         self.core
     }
 
+    /// See [`super::GicCpu::enable`].
     pub fn enable(&self, intid: u32, priority: u8) {
         let d = self.gicd();
         d.GICD_IPRIORITYR[intid as usize].set(priority);
@@ -193,11 +201,13 @@ impl GicV2Cpu {
         d.GICD_ISENABLER[w].set(bit);
     }
 
+    /// See [`super::GicCpu::disable`].
     pub fn disable(&self, intid: u32) {
         let (w, bit) = bit_pos(intid);
         self.gicd().GICD_ICENABLER[w].set(bit);
     }
 
+    /// See [`super::GicCpu::set_trigger`].
     pub fn set_trigger(&self, intid: u32, edge: bool) {
         if intid < PPI_BASE {
             return;
@@ -208,14 +218,17 @@ impl GicV2Cpu {
         r.set(if edge { v | bit } else { v & !bit });
     }
 
+    /// See [`super::GicCpu::ack`].
     pub fn ack(&self) -> Option<IrqAck> {
         IrqAck::from_iar(self.gicc().GICC_IAR.get(), true)
     }
 
+    /// See [`super::GicCpu::eoi`].
     pub fn eoi(&self, ack: IrqAck) {
         self.gicc().GICC_EOIR.set(ack.raw());
     }
 
+    /// See [`super::GicCpu::send_sgi`].
     pub fn send_sgi(&self, sgi: u8, target: SgiTarget) {
         // Orders the caller's earlier stores to Normal memory before the GICD_SGIR write, so
         // the target sees them once it takes the SGI (as Linux's gic_ipi_send_mask). Pairs with
@@ -224,6 +237,7 @@ impl GicV2Cpu {
         self.gicd().GICD_SGIR.set(gicd_sgir_value(sgi, target));
     }
 
+    /// See [`super::GicCpu::clear_pending`].
     pub fn clear_pending(&self, intid: u32) {
         let d = self.gicd();
         if intid < PPI_BASE {
@@ -235,6 +249,7 @@ impl GicV2Cpu {
         }
     }
 
+    /// See [`super::GicCpu::is_pending`].
     pub fn is_pending(&self, intid: u32) -> bool {
         let d = self.gicd();
         if intid < PPI_BASE {
@@ -245,6 +260,7 @@ impl GicV2Cpu {
         }
     }
 
+    /// See [`super::GicCpu::set_pending`].
     pub fn set_pending(&self, intid: u32) {
         if intid < PPI_BASE {
             self.send_sgi(intid as u8, SgiTarget::SelfOnly);

@@ -31,22 +31,29 @@ pub const GICR_STRIDE_V4: usize = 0x4_0000;
 /// How many redistributor regions [`GicV3::new`] accepts (DTB `#redistributor-regions`).
 pub const MAX_REDIST_REGIONS: usize = 4;
 
+// Register and field names are the specification's (its manual documents each),
+// hence `allow(missing_docs)` on every register below.
 register_bitfields! {u32,
     /// GICR_CTLR.
+    #[allow(missing_docs)]
     pub GICR_CTLR [
         EnableLPIs OFFSET(0) NUMBITS(1) [],
         /// Register write pending (GICR_ICENABLER0 writes).
         RWP OFFSET(3) NUMBITS(1) []
     ],
     /// GICR_WAKER.
+    #[allow(missing_docs)]
     pub GICR_WAKER [
         ProcessorSleep OFFSET(1) NUMBITS(1) [],
         ChildrenAsleep OFFSET(2) NUMBITS(1) []
     ]
 }
 
+// Register and field names are the specification's (its manual documents each),
+// hence `allow(missing_docs)` on every register below.
 register_bitfields! {u64,
     /// GICR_TYPER.
+    #[allow(missing_docs)]
     pub GICR_TYPER [
         PLPIS OFFSET(0) NUMBITS(1) [],
         /// GICv4 virtual LPIs: the redistributor has two more 64 KiB frames (stride 0x40000).
@@ -59,9 +66,12 @@ register_bitfields! {u64,
     ]
 }
 
+// Register and field names are the specification's (its manual documents each),
+// hence `allow(missing_docs)` on every register below.
 register_structs! {
     /// The GICD_IROUTER<n> block, at distributor base + 0x6000. Index `intid - 32`.
     #[allow(non_snake_case)]
+    #[allow(missing_docs)]
     pub GicdRouterRegisters {
         (0x000 => _reserved0),
         (0x100 => pub GICD_IROUTER: [ReadWrite<u64>; 988]),
@@ -69,9 +79,12 @@ register_structs! {
     }
 }
 
+// Register and field names are the specification's (its manual documents each),
+// hence `allow(missing_docs)` on every register below.
 register_structs! {
     /// A redistributor's RD_base frame (control part).
     #[allow(non_snake_case)]
+    #[allow(missing_docs)]
     pub GicrRdRegisters {
         (0x000 => pub GICR_CTLR: ReadWrite<u32, GICR_CTLR::Register>),
         (0x004 => pub GICR_IIDR: ReadOnly<u32>),
@@ -82,9 +95,12 @@ register_structs! {
     }
 }
 
+// Register and field names are the specification's (its manual documents each),
+// hence `allow(missing_docs)` on every register below.
 register_structs! {
     /// A redistributor's SGI_base frame (RD_base + 0x10000): SGI and PPI controls of its core.
     #[allow(non_snake_case)]
+    #[allow(missing_docs)]
     pub GicrSgiRegisters {
         (0x000 => _reserved0),
         (0x080 => pub GICR_IGROUPR0: ReadWrite<u32>),
@@ -117,7 +133,9 @@ register_structs! {
 /// One contiguous redistributor region from the DTB `reg` (entries 1..=#redistributor-regions).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RedistributorRegion {
+    /// Start address (RD_base of the first frame).
     pub base: usize,
+    /// Size in bytes.
     pub size: usize,
 }
 
@@ -355,6 +373,7 @@ impl GicV3Cpu {
         self.rd
     }
 
+    /// See [`super::GicCpu::core_id`].
     pub fn core_id(&self) -> CoreId {
         CoreId {
             mpidr: self.mpidr,
@@ -362,6 +381,7 @@ impl GicV3Cpu {
         }
     }
 
+    /// See [`super::GicCpu::enable`].
     pub fn enable(&self, intid: u32, priority: u8) {
         if intid < SPI_BASE {
             let s = self.sgi();
@@ -375,6 +395,7 @@ impl GicV3Cpu {
         }
     }
 
+    /// See [`super::GicCpu::disable`].
     pub fn disable(&self, intid: u32) {
         if intid < SPI_BASE {
             self.sgi().GICR_ICENABLER0.set(1 << intid);
@@ -386,6 +407,7 @@ impl GicV3Cpu {
         }
     }
 
+    /// See [`super::GicCpu::set_trigger`].
     pub fn set_trigger(&self, intid: u32, edge: bool) {
         let (w, bit) = cfg_pos(intid);
         let r = if intid < PPI_BASE {
@@ -399,14 +421,17 @@ impl GicV3Cpu {
         r.set(if edge { v | bit } else { v & !bit });
     }
 
+    /// See [`super::GicCpu::ack`].
     pub fn ack(&self) -> Option<IrqAck> {
         IrqAck::from_iar(icc::read_iar1() as u32, false)
     }
 
+    /// See [`super::GicCpu::eoi`].
     pub fn eoi(&self, ack: IrqAck) {
         icc::write_eoir1(ack.raw() as u64);
     }
 
+    /// See [`super::GicCpu::send_sgi`].
     pub fn send_sgi(&self, sgi: u8, target: SgiTarget) {
         let v = match target {
             SgiTarget::Core(core) => icc_sgi1r_value(sgi, core.mpidr),
@@ -421,6 +446,7 @@ impl GicV3Cpu {
         cpu::isb();
     }
 
+    /// See [`super::GicCpu::clear_pending`].
     pub fn clear_pending(&self, intid: u32) {
         if intid < SPI_BASE {
             self.sgi().GICR_ICPENDR0.set(1 << intid);
@@ -430,6 +456,7 @@ impl GicV3Cpu {
         }
     }
 
+    /// See [`super::GicCpu::is_pending`].
     pub fn is_pending(&self, intid: u32) -> bool {
         if intid < SPI_BASE {
             self.sgi().GICR_ISPENDR0.get() & (1 << intid) != 0
@@ -439,6 +466,7 @@ impl GicV3Cpu {
         }
     }
 
+    /// See [`super::GicCpu::set_pending`].
     pub fn set_pending(&self, intid: u32) {
         if intid < SPI_BASE {
             self.sgi().GICR_ISPENDR0.set(1 << intid);

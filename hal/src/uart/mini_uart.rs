@@ -6,12 +6,16 @@
 //! The firmware (or QEMU) has enabled it and set the baud rate from the core clock: we never
 //! reprogram it (the rate would follow the VPU clock anyway).
 
+use super::{Uart, UartDevice, UartDriver, UartError, UartProps};
 use crate::mmio::{ReadOnly, ReadWrite};
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::{register_bitfields, register_structs};
 
+// Register and field names are the specification's (its manual documents each),
+// hence `allow(missing_docs)` on every register below.
 register_bitfields! {u32,
     /// AUX_MU_LSR_REG.
+    #[allow(missing_docs)]
     pub AUX_MU_LSR [
         /// Data ready: the receive FIFO holds at least one byte.
         DATA_READY OFFSET(0) NUMBITS(1) [],
@@ -30,9 +34,12 @@ pub const AUX_MU_IER_RX: u32 = 0b1101;
 /// AUX_MU_IER_REG bit that enables the transmit interrupt.
 pub const AUX_MU_IER_TX: u32 = 0b0010;
 
+// Register and field names are the specification's (its manual documents each),
+// hence `allow(missing_docs)` on every register below.
 register_structs! {
     /// The mini UART block, from AUX_MU_IO_REG (AUX base + 0x40).
     #[allow(non_snake_case)]
+    #[allow(missing_docs)]
     pub MiniUartRegisters {
         (0x00 => pub AUX_MU_IO_REG: ReadWrite<u32>),
         (0x04 => pub AUX_MU_IER_REG: ReadWrite<u32>),
@@ -69,23 +76,23 @@ impl MiniUart {
         // SAFETY: `new`'s contract.
         unsafe { &*(self.base as *const MiniUartRegisters) }
     }
+}
 
+impl UartDevice for MiniUart {
     /// The base address.
-    pub fn base(&self) -> usize {
+    fn base(&self) -> usize {
         self.base
     }
-
     /// Writes one byte, waiting while the transmit FIFO is full.
-    pub fn putc(&self, byte: u8) {
+    fn putc(&self, byte: u8) {
         let r = self.regs();
         while !r.AUX_MU_LSR_REG.is_set(AUX_MU_LSR::TX_EMPTY) {
             core::hint::spin_loop();
         }
         r.AUX_MU_IO_REG.set(byte.into());
     }
-
     /// A received byte, if one is waiting.
-    pub fn try_getc(&self) -> Option<u8> {
+    fn try_getc(&self) -> Option<u8> {
         let r = self.regs();
         if r.AUX_MU_LSR_REG.is_set(AUX_MU_LSR::DATA_READY) {
             Some(r.AUX_MU_IO_REG.get() as u8)
@@ -93,23 +100,20 @@ impl MiniUart {
             None
         }
     }
-
     /// Enables the receive interrupt (the AUX interrupt, SPI 93 on the BCM2711, shared with
     /// SPI1/SPI2).
-    pub fn enable_rx_interrupt(&self) {
+    fn enable_rx_interrupt(&self) {
         let r = self.regs();
         r.AUX_MU_IER_REG.set(r.AUX_MU_IER_REG.get() | AUX_MU_IER_RX);
     }
-
     /// Disables the receive interrupt (the transmit one is left as it is).
-    pub fn disable_rx_interrupt(&self) {
+    fn disable_rx_interrupt(&self) {
         let r = self.regs();
         r.AUX_MU_IER_REG
             .set(r.AUX_MU_IER_REG.get() & !AUX_MU_IER_RX);
     }
-
     /// Writes one byte if the transmit FIFO has room; false if it is full.
-    pub fn try_putc(&self, byte: u8) -> bool {
+    fn try_putc(&self, byte: u8) -> bool {
         let r = self.regs();
         if !r.AUX_MU_LSR_REG.is_set(AUX_MU_LSR::TX_EMPTY) {
             return false;
@@ -117,34 +121,47 @@ impl MiniUart {
         r.AUX_MU_IO_REG.set(byte.into());
         true
     }
-
     /// Enables the transmit interrupt (AUX_MU_IER_REG bit 1: raised while the transmit FIFO
     /// can take a byte).
-    pub fn enable_tx_interrupt(&self) {
+    fn enable_tx_interrupt(&self) {
         let r = self.regs();
         r.AUX_MU_IER_REG.set(r.AUX_MU_IER_REG.get() | AUX_MU_IER_TX);
     }
-
     /// Disables the transmit interrupt.
-    pub fn disable_tx_interrupt(&self) {
+    fn disable_tx_interrupt(&self) {
         let r = self.regs();
         r.AUX_MU_IER_REG
             .set(r.AUX_MU_IER_REG.get() & !AUX_MU_IER_TX);
     }
-
     /// Nothing to write: the receive interrupt clears when the receive FIFO is drained (read
     /// with `try_getc` until `None`). Reads AUX_MU_IIR_REG for symmetry with the 16550.
-    pub fn ack_rx_interrupt(&self) {
+    fn ack_rx_interrupt(&self) {
         let _ = self.regs().AUX_MU_IIR_REG.get();
     }
-
     /// Waits until everything written has left the transmitter.
-    pub fn flush(&self) {
+    fn flush(&self) {
         while !self.regs().AUX_MU_LSR_REG.is_set(AUX_MU_LSR::TX_IDLE) {
             core::hint::spin_loop();
         }
     }
 }
+
+/// [`UartDriver::new`]: the device at a DTB node's `base`.
+///
+/// # Safety
+/// As [`UartDriver::new`].
+unsafe fn new_from_dt(base: usize, _props: UartProps) -> Result<Uart, UartError> {
+    // SAFETY: forwarded contract (the DTB names a mini UART at `base`).
+    Ok(Uart::MiniUart(unsafe { MiniUart::new(base) }))
+}
+
+/// The driver's entry in [`super::DRIVERS`].
+pub static DRIVER: UartDriver = UartDriver {
+    name: "mini-uart",
+    compatible: &["brcm,bcm2835-aux-uart"],
+    uses_reg_props: false,
+    new: new_from_dt,
+};
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 //! access is `reg-io-width` bytes wide (both from the DTB node; defaults 0 and 1). Register
 //! names from the TI/National PC16550D data sheet.
 
+use super::{Uart, UartDevice, UartDriver, UartError, UartProps};
 use core::ptr::{read_volatile, write_volatile};
 
 /// Receiver buffer (read) / transmitter holding (write), with LCR.DLAB = 0.
@@ -82,11 +83,6 @@ impl Ns16550 {
         }
     }
 
-    /// The base address.
-    pub fn base(&self) -> usize {
-        self.base
-    }
-
     fn read(&self, reg: usize) -> u8 {
         let addr = self.base + reg_offset(reg, self.reg_shift);
         match self.width {
@@ -106,77 +102,93 @@ impl Ns16550 {
             IoWidth::U32 => unsafe { write_volatile(addr as *mut u32, v.into()) },
         }
     }
+}
 
+impl UartDevice for Ns16550 {
+    /// The base address.
+    fn base(&self) -> usize {
+        self.base
+    }
     /// Makes sure LCR.DLAB is clear (so offset 0 is the data register). Baud, word length
     /// and FIFOs are left as firmware / the VMM set them.
-    pub fn init(&self) {
+    fn init(&self) {
         let lcr = self.read(LCR);
         if lcr & LCR_DLAB != 0 {
             self.write(LCR, lcr & !LCR_DLAB);
         }
     }
-
     /// Writes one byte, waiting until the transmitter holding register is empty.
-    pub fn putc(&self, byte: u8) {
+    fn putc(&self, byte: u8) {
         while self.read(LSR) & LSR_THRE == 0 {
             core::hint::spin_loop();
         }
         self.write(RBR_THR, byte);
     }
-
     /// A received byte, if one is waiting.
-    pub fn try_getc(&self) -> Option<u8> {
+    fn try_getc(&self) -> Option<u8> {
         if self.read(LSR) & LSR_DR != 0 {
             Some(self.read(RBR_THR))
         } else {
             None
         }
     }
-
     /// Writes one byte if the transmitter holding register is empty; false otherwise.
-    pub fn try_putc(&self, byte: u8) -> bool {
+    fn try_putc(&self, byte: u8) -> bool {
         if self.read(LSR) & LSR_THRE == 0 {
             return false;
         }
         self.write(RBR_THR, byte);
         true
     }
-
     /// Enables the THR-empty interrupt (IER.ETBEI) and MCR.OUT2.
-    pub fn enable_tx_interrupt(&self) {
+    fn enable_tx_interrupt(&self) {
         self.write(MCR, self.read(MCR) | MCR_OUT2);
         self.write(IER, self.read(IER) | IER_ETBEI);
     }
-
     /// Disables the THR-empty interrupt.
-    pub fn disable_tx_interrupt(&self) {
+    fn disable_tx_interrupt(&self) {
         self.write(IER, self.read(IER) & !IER_ETBEI);
     }
-
     /// Enables the received-data interrupt (IER.ERBFI) and MCR.OUT2.
-    pub fn enable_rx_interrupt(&self) {
+    fn enable_rx_interrupt(&self) {
         self.write(MCR, self.read(MCR) | MCR_OUT2);
         self.write(IER, self.read(IER) | IER_ERBFI);
     }
-
     /// Disables the received-data interrupt.
-    pub fn disable_rx_interrupt(&self) {
+    fn disable_rx_interrupt(&self) {
         self.write(IER, self.read(IER) & !IER_ERBFI);
     }
-
     /// Reads IIR. The 16550's receive interrupt has no separate acknowledge: it clears when
     /// the receive buffer is drained (read with `try_getc` until `None`).
-    pub fn ack_rx_interrupt(&self) {
+    fn ack_rx_interrupt(&self) {
         let _ = self.read(IIR_FCR);
     }
-
     /// Waits until everything written has left the transmitter.
-    pub fn flush(&self) {
+    fn flush(&self) {
         while self.read(LSR) & LSR_TEMT == 0 {
             core::hint::spin_loop();
         }
     }
 }
+
+/// [`UartDriver::new`]: the device at a DTB node's `base`.
+///
+/// # Safety
+/// As [`UartDriver::new`].
+unsafe fn new_from_dt(base: usize, props: UartProps) -> Result<Uart, UartError> {
+    let width = IoWidth::from_dt(props.reg_io_width)
+        .ok_or(UartError::RegIoWidth(props.reg_io_width))?;
+    // SAFETY: forwarded contract (the DTB names a 16550 at `base`).
+    Ok(Uart::Ns16550(unsafe { Ns16550::new(base, props.reg_shift, width) }))
+}
+
+/// The driver's entry in [`super::DRIVERS`].
+pub static DRIVER: UartDriver = UartDriver {
+    name: "ns16550",
+    compatible: &["ns16550a", "ns16550", "snps,dw-apb-uart", "ns8250"],
+    uses_reg_props: true,
+    new: new_from_dt,
+};
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,16 @@
 //! ARM PrimeCell UART (PL011), as in QEMU `virt`, cloud-hypervisor and the Pi 4's UART0.
 //! Register names from the PL011 Technical Reference Manual (DDI 0183).
 
+use super::{Uart, UartDevice, UartDriver, UartError, UartProps};
 use crate::mmio::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 use tock_registers::{register_bitfields, register_structs};
 
+// Register and field names are the specification's (its manual documents each),
+// hence `allow(missing_docs)` on every register below.
 register_bitfields! {u32,
     /// UARTFR, flag register.
+    #[allow(missing_docs)]
     pub UARTFR [
         BUSY OFFSET(3) NUMBITS(1) [],
         /// Receive FIFO empty.
@@ -17,6 +21,7 @@ register_bitfields! {u32,
         TXFE OFFSET(7) NUMBITS(1) []
     ],
     /// UARTLCR_H, line control.
+    #[allow(missing_docs)]
     pub UARTLCR_H [
         BRK OFFSET(0) NUMBITS(1) [],
         PEN OFFSET(1) NUMBITS(1) [],
@@ -32,12 +37,14 @@ register_bitfields! {u32,
         ]
     ],
     /// UARTCR, control.
+    #[allow(missing_docs)]
     pub UARTCR [
         UARTEN OFFSET(0) NUMBITS(1) [],
         TXE OFFSET(8) NUMBITS(1) [],
         RXE OFFSET(9) NUMBITS(1) []
     ],
     /// UARTIMSC / UARTRIS / UARTMIS / UARTICR share this layout.
+    #[allow(missing_docs)]
     pub UARTINT [
         /// Receive.
         RX OFFSET(4) NUMBITS(1) [],
@@ -48,8 +55,11 @@ register_bitfields! {u32,
     ]
 }
 
+// Register and field names are the specification's (its manual documents each),
+// hence `allow(missing_docs)` on every register below.
 register_structs! {
     #[allow(non_snake_case)]
+    #[allow(missing_docs)]
     pub Pl011Registers {
         (0x000 => pub UARTDR: ReadWrite<u32>),
         (0x004 => pub UARTRSR_UARTECR: ReadWrite<u32>),
@@ -110,30 +120,6 @@ impl Pl011 {
         unsafe { &*(self.base as *const Pl011Registers) }
     }
 
-    /// The base address.
-    pub fn base(&self) -> usize {
-        self.base
-    }
-
-    /// Makes sure the UART is enabled for 8N1 with FIFOs, transmit and receive on. If it
-    /// already is (firmware or QEMU set it up) nothing is written; otherwise the UART is
-    /// disabled, drained, set to 8N1 + FIFOs and re-enabled. The baud divisors are left as
-    /// they are (see [`Pl011::set_baud`]).
-    pub fn init(&self) {
-        let r = self.regs();
-        let on = UARTCR::UARTEN::SET + UARTCR::TXE::SET + UARTCR::RXE::SET;
-        let line = UARTLCR_H::WLEN::Bits8 + UARTLCR_H::FEN::SET;
-        if r.UARTCR.matches_all(on) && r.UARTLCR_H.matches_all(line) {
-            return;
-        }
-        r.UARTCR.set(0);
-        while r.UARTFR.is_set(UARTFR::BUSY) {
-            core::hint::spin_loop();
-        }
-        r.UARTLCR_H.write(line);
-        r.UARTCR.write(on);
-    }
-
     /// Programs the baud divisors for `uart_clock_hz` (the DTB `clocks` of the UART, e.g.
     /// 48 MHz on the Pi 4) and re-enables the UART (8N1, FIFOs). Returns false, changing
     /// nothing, if the rate is out of range.
@@ -155,18 +141,41 @@ impl Pl011 {
             .write(UARTCR::UARTEN::SET + UARTCR::TXE::SET + UARTCR::RXE::SET);
         true
     }
+}
 
+impl UartDevice for Pl011 {
+    /// The base address.
+    fn base(&self) -> usize {
+        self.base
+    }
+    /// Makes sure the UART is enabled for 8N1 with FIFOs, transmit and receive on. If it
+    /// already is (firmware or QEMU set it up) nothing is written; otherwise the UART is
+    /// disabled, drained, set to 8N1 + FIFOs and re-enabled. The baud divisors are left as
+    /// they are (see [`Pl011::set_baud`]).
+    fn init(&self) {
+        let r = self.regs();
+        let on = UARTCR::UARTEN::SET + UARTCR::TXE::SET + UARTCR::RXE::SET;
+        let line = UARTLCR_H::WLEN::Bits8 + UARTLCR_H::FEN::SET;
+        if r.UARTCR.matches_all(on) && r.UARTLCR_H.matches_all(line) {
+            return;
+        }
+        r.UARTCR.set(0);
+        while r.UARTFR.is_set(UARTFR::BUSY) {
+            core::hint::spin_loop();
+        }
+        r.UARTLCR_H.write(line);
+        r.UARTCR.write(on);
+    }
     /// Writes one byte, waiting while the transmit FIFO is full.
-    pub fn putc(&self, byte: u8) {
+    fn putc(&self, byte: u8) {
         let r = self.regs();
         while r.UARTFR.is_set(UARTFR::TXFF) {
             core::hint::spin_loop();
         }
         r.UARTDR.set(byte.into());
     }
-
     /// A received byte, if one is waiting (errors in UARTDR[11:8] are dropped).
-    pub fn try_getc(&self) -> Option<u8> {
+    fn try_getc(&self) -> Option<u8> {
         let r = self.regs();
         if r.UARTFR.is_set(UARTFR::RXFE) {
             None
@@ -174,11 +183,10 @@ impl Pl011 {
             Some(r.UARTDR.get() as u8)
         }
     }
-
     /// Unmasks the receive and receive-timeout interrupts (UARTIMSC.RXIM | RTIM): with FIFOs
     /// on, RXIM fires at the FIFO level and RTIM when fewer bytes sit there for 32 bit times.
     /// Writes one byte if the transmit FIFO has room; false if it is full.
-    pub fn try_putc(&self, byte: u8) -> bool {
+    fn try_putc(&self, byte: u8) -> bool {
         let r = self.regs();
         if r.UARTFR.is_set(UARTFR::TXFF) {
             return false;
@@ -186,47 +194,58 @@ impl Pl011 {
         r.UARTDR.set(byte.into());
         true
     }
-
     /// Enables the transmit interrupt (UARTIMSC.TXIM): raised while the transmit FIFO is at
     /// or below its trigger level, i.e. when there is room for more.
-    pub fn enable_tx_interrupt(&self) {
+    fn enable_tx_interrupt(&self) {
         self.regs().UARTIMSC.modify(UARTINT::TX::SET);
     }
-
     /// Disables the transmit interrupt.
-    pub fn disable_tx_interrupt(&self) {
+    fn disable_tx_interrupt(&self) {
         self.regs().UARTIMSC.modify(UARTINT::TX::CLEAR);
     }
-
-    pub fn enable_rx_interrupt(&self) {
+    fn enable_rx_interrupt(&self) {
         self.regs()
             .UARTIMSC
             .modify(UARTINT::RX::SET + UARTINT::RT::SET);
     }
-
     /// Masks the receive interrupts again.
-    pub fn disable_rx_interrupt(&self) {
+    fn disable_rx_interrupt(&self) {
         self.regs()
             .UARTIMSC
             .modify(UARTINT::RX::CLEAR + UARTINT::RT::CLEAR);
     }
-
     /// Clears the receive interrupts (UARTICR.RXIC | RTIC). Drain with `try_getc` first:
     /// RXIM re-asserts while the FIFO is above its level anyway.
-    pub fn ack_rx_interrupt(&self) {
+    fn ack_rx_interrupt(&self) {
         self.regs()
             .UARTICR
             .write(UARTINT::RX::SET + UARTINT::RT::SET);
     }
-
     /// Waits until everything written has left the shift register.
-    pub fn flush(&self) {
+    fn flush(&self) {
         let r = self.regs();
         while r.UARTFR.is_set(UARTFR::BUSY) || !r.UARTFR.is_set(UARTFR::TXFE) {
             core::hint::spin_loop();
         }
     }
 }
+
+/// [`UartDriver::new`]: the device at a DTB node's `base`.
+///
+/// # Safety
+/// As [`UartDriver::new`].
+unsafe fn new_from_dt(base: usize, _props: UartProps) -> Result<Uart, UartError> {
+    // SAFETY: forwarded contract (the DTB names a PL011 at `base`).
+    Ok(Uart::Pl011(unsafe { Pl011::new(base) }))
+}
+
+/// The driver's entry in [`super::DRIVERS`].
+pub static DRIVER: UartDriver = UartDriver {
+    name: "pl011",
+    compatible: &["arm,pl011"],
+    uses_reg_props: false,
+    new: new_from_dt,
+};
 
 #[cfg(test)]
 mod tests {

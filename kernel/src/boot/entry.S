@@ -44,8 +44,9 @@ primary_entry:
     mov     x0, x19                     // early_main(dtb, entry_el, image_base)
     mov     x1, x20
     mov     x2, x21
-    bl      early_main
-1:  wfe                                 // early_main never returns
+    bl      early_main                  // returns with the MMU on
+    bl      kernel_main
+1:  wfe                                 // kernel_main never returns
     b       1b
 
 // Secondary cores arrive here from PSCI CPU_ON or a spin-table release with
@@ -63,7 +64,8 @@ secondary_entry:
     bl      setup_stacks
     mov     x0, x19                     // secondary_early(core_index, entry_el)
     mov     x1, x20
-    bl      secondary_early
+    bl      secondary_early             // returns x0 = core index, MMU on
+    bl      secondary_main
 1:  wfe
     b       1b
 

@@ -70,3 +70,15 @@ pub fn stacks() -> Span {
         end: core::ptr::addr_of!(__stacks_end) as usize,
     }
 }
+
+/// Whether `addr` is one of the unmapped guard pages below the stacks.
+pub fn is_guard_page(addr: usize) -> bool {
+    let stacks = stacks();
+    if addr < stacks.start || addr >= stacks.end {
+        return false;
+    }
+    let offset = (addr - stacks.start) % STACK_STRIDE;
+    GUARD_OFFSETS
+        .iter()
+        .any(|g| offset >= *g && offset < g + PAGE_SIZE)
+}

@@ -137,7 +137,7 @@ fn tcr() -> u64 {
     const SH0_INNER: u64 = 0b11 << 12;
     const TG0_4K: u64 = 0b00 << 14;
     const EPD1: u64 = 1 << 23; // no TTBR1 walks
-    let pa_range = crate::arch::id_aa64mmfr0() & 0b111;
+    let pa_range = hal::mmu::pa_range() & 0b111;
     T0SZ | IRGN0_WBWA | ORGN0_WBWA | SH0_INNER | TG0_4K | EPD1 | (pa_range << 32)
 }
 
@@ -147,7 +147,8 @@ fn tcr() -> u64 {
 /// are not theirs.)
 pub fn invalidate_tables() {
     let start = TABLES.0.get() as usize;
-    crate::arch::dcache_invalidate_range(start, core::mem::size_of::<Tables>());
+    // SAFETY: the tables are whole pages of our own, written only by this core.
+    unsafe { hal::cache::dcache_invalidate_range(start, core::mem::size_of::<Tables>()) };
 }
 
 /// Turn on the MMU, the data and the instruction caches on this core.
@@ -157,5 +158,5 @@ pub fn invalidate_tables() {
 pub unsafe fn enable(cfg: &MmuConfig) {
     // SAFETY: per the contract above, turning translation on keeps every address we use
     // meaning the same thing (identity map).
-    unsafe { crate::arch::mmu_on(cfg.mair, cfg.tcr, cfg.ttbr0) };
+    unsafe { hal::mmu::enable(cfg.mair, cfg.tcr, cfg.ttbr0) };
 }

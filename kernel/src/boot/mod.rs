@@ -6,14 +6,17 @@
 //!    zero BSS, set up stacks.
 //! 2. [`early_main`] (MMU off, no atomics): find and parse the DTB, pick the console,
 //!    build the page tables from the DTB's RAM ranges, turn the MMU and caches on.
-//! 3. Only then `crate::kernel_main`: locks, atomics, the GIC, secondaries.
+//! 3. `early_main` returns to `entry.S`, which calls the crate root's `kernel_main`
+//!    (so boot, a lower floor, never names the top one): locks, atomics, the GIC,
+//!    secondaries ([`secondaries`]).
 
 pub mod layout;
 mod locate_dtb;
 mod mmu;
+pub mod secondaries;
 
 use crate::boot_cell::BootCell;
-use layout::{Span, EXC_STACK_TOP, GUARD_OFFSETS, MAX_CPUS, PAGE_SIZE, STACK_STRIDE};
+use layout::{Span, EXC_STACK_TOP, MAX_CPUS, STACK_STRIDE};
 
 core::arch::global_asm!(
     include_str!("entry.S"),
@@ -30,9 +33,13 @@ extern "C" {
 /// How we were started, for the banner.
 #[derive(Clone, Copy, Debug)]
 pub struct BootInfo {
+    /// The exception level `entry.S` was entered at (1 or 2).
     pub entry_el: u64,
+    /// Where the image runs (its load address, 2 MiB-aligned).
     pub image_base: usize,
+    /// The device tree's address.
     pub dtb_addr: usize,
+    /// The device tree's size (its header's `totalsize`).
     pub dtb_len: usize,
 }
 
@@ -40,29 +47,11 @@ static BOOT_INFO: BootCell<BootInfo> = BootCell::new();
 /// The translation regime, set before the primary turns its MMU on; secondaries read it
 /// with their MMU off, so it is also cleaned to the point of coherency before they start.
 static MMU: BootCell<mmu::MmuConfig> = BootCell::new();
-/// Set once the primary's MMU is on: from then on locks and atomics are allowed.
-static MMU_ON: BootCell<()> = BootCell::new();
-
+/// The banner's facts about this boot.
 pub fn info() -> BootInfo {
     *BOOT_INFO
         .get()
         .expect("boot info is set before the MMU is on")
-}
-
-pub fn mmu_is_on() -> bool {
-    MMU_ON.get().is_some()
-}
-
-/// Whether `addr` is one of the unmapped guard pages below the stacks.
-pub fn is_guard_page(addr: usize) -> bool {
-    let stacks = layout::stacks();
-    if addr < stacks.start || addr >= stacks.end {
-        return false;
-    }
-    let offset = (addr - stacks.start) % STACK_STRIDE;
-    GUARD_OFFSETS
-        .iter()
-        .any(|g| offset >= *g && offset < g + PAGE_SIZE)
 }
 
 /// Physical entry point for secondary cores (PSCI CPU_ON; x0 = core index).
@@ -75,9 +64,9 @@ pub fn spin_table_entry_addr() -> usize {
     spin_table_entry as *const () as usize
 }
 
-/// Primary core, MMU off. Never returns.
+/// Primary core, MMU off. Returns (to `entry.S`, which calls `kernel_main`) with the MMU on.
 #[no_mangle]
-extern "C" fn early_main(dtb_ptr: usize, entry_el: u64, image_base: usize) -> ! {
+extern "C" fn early_main(dtb_ptr: usize, entry_el: u64, image_base: usize) {
     crate::smp::set_core_index(0);
     let dtb = match locate_dtb::locate(dtb_ptr, image_base) {
         Ok(dtb) => dtb,
@@ -126,29 +115,28 @@ extern "C" fn early_main(dtb_ptr: usize, entry_el: u64, image_base: usize) -> ! 
         MMU.set(cfg);
         mmu::invalidate_tables();
         mmu::enable(&cfg);
-        MMU_ON.set(());
-        crate::console::enable_locking();
+        crate::boot_cell::set_mmu_on();
     }
-    crate::kernel_main()
 }
 
 /// Make what a secondary reads with its MMU off visible to it.
 pub fn publish_for_secondaries() {
     let cell = &MMU as *const _ as usize;
-    crate::arch::dcache_clean_range(cell, core::mem::size_of_val(&MMU));
+    hal::cache::dcache_clean_range(cell, core::mem::size_of_val(&MMU));
 }
 
-/// Secondary core, MMU off. Never returns.
+/// Secondary core, MMU off. Returns its core index (to `entry.S`, which calls
+/// `secondary_main`) with the MMU on.
 #[no_mangle]
-extern "C" fn secondary_early(core: usize, _entry_el: u64) -> ! {
+extern "C" fn secondary_early(core: usize, _entry_el: u64) -> usize {
     crate::smp::set_core_index(core);
     let cfg = match MMU.get() {
         Some(cfg) => *cfg,
         // Started without the primary having published the tables: nothing safe to do.
-        None => crate::exit::park(),
+        None => hal::cpu::park(),
     };
     // SAFETY: the tables identity-map everything this core uses; they were cleaned to the
     // point of coherency by the primary before starting us.
     unsafe { mmu::enable(&cfg) };
-    crate::secondary_main(core)
+    core
 }

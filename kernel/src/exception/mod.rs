@@ -28,18 +28,8 @@ extern "C" fn exception_dispatch(frame: &mut TrapFrame, slot: u64) {
     }
 }
 
-fn read_esr_far() -> (u64, u64) {
-    let (esr, far): (u64, u64);
-    // SAFETY: reading the syndrome registers of the exception being handled.
-    unsafe {
-        core::arch::asm!("mrs {}, esr_el1", "mrs {}, far_el1", out(reg) esr, out(reg) far,
-                         options(nomem, nostack));
-    }
-    (esr, far)
-}
-
 fn synchronous(frame: &mut TrapFrame, origin: u64) {
-    let (esr, far) = read_esr_far();
+    let (esr, far) = hal::cpu::esr_far_el1();
     let ec = esr::class(esr);
     if ec == 0 && origin == FROM_KERNEL_SP_EL0 && is_semihosting_call(frame.elr) {
         // No semihosting here (KVM, Firecracker, QEMU without -semihosting): the `hlt`
@@ -72,7 +62,7 @@ fn synchronous(frame: &mut TrapFrame, origin: u64) {
             far,
             esr::fault_status(esr),
             what,
-            if crate::boot::is_guard_page(far as usize) {
+            if crate::boot::layout::is_guard_page(far as usize) {
                 ": stack overflow into a guard page"
             } else {
                 ""
@@ -100,7 +90,7 @@ fn is_semihosting_call(elr: u64) -> bool {
 }
 
 fn unexpected(frame: &TrapFrame, slot: u64) -> ! {
-    let (esr, far) = read_esr_far();
+    let (esr, far) = hal::cpu::esr_far_el1();
     let kind = ["synchronous", "IRQ", "FIQ", "SError"][(slot % 4) as usize];
     println_forced!(
         "core {}: unexpected {} exception (vector slot {}): ESR {:#010x} FAR {:#018x} ELR {:#018x}",

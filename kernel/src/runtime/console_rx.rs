@@ -29,11 +29,12 @@ static RX_READY: Signal = Signal::new();
 
 /// Enable console input (the RX interrupt). False if the console has no interrupt.
 pub fn enable() -> bool {
-    crate::console::enable_rx()
+    crate::console::enable_rx(on_rx)
 }
 
-/// Called from the console's interrupt handler: move received bytes into the ring.
-pub fn on_rx(uart: &hal::uart::Uart) {
+/// The console's RX sink, called from its interrupt handler: move received bytes into the
+/// ring.
+fn on_rx(uart: &hal::uart::Uart) {
     while let Some(b) = uart.try_getc() {
         // Relaxed: only the producer writes `head`.
         let head = RX.head.load(Ordering::Relaxed);

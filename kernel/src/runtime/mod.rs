@@ -42,6 +42,7 @@ pub fn this_context() -> &'static Context {
     &CONTEXTS[crate::smp::core_index()]
 }
 
+/// The EventNotifier of core `core`.
 pub fn notifier(core: usize) -> &'static SgiNotifier {
     &NOTIFIERS[core]
 }
@@ -62,7 +63,7 @@ pub fn init_primary() {
         crate::drivers::virt_timer_intid(crate::platform::get()),
         on_timer,
     );
-    crate::console::enable_interrupts();
+    crate::drivers::wire_console_irq(crate::platform::get());
     attach_this_core();
 }
 
@@ -75,27 +76,17 @@ pub fn init_secondary() {
 fn attach_this_core() {
     let core = crate::smp::core_index();
     hal::timer::disarm();
-    enable_event_stream();
+    // It bounds every monitor wait even if no store ever comes.
+    hal::timer::enable_event_stream(EVENT_STREAM_US);
     NOTIFIERS[core].init_budget();
     CONTEXTS[core]
         .attach(&NOTIFIERS[core], &CLOCK)
         .expect("each core attaches its own context once");
 }
 
-/// Turn on the generic timer's event stream: it bounds every monitor wait even if no store
-/// ever comes.
-fn enable_event_stream() {
-    // CNTKCTL_EL1: EVNTEN (bit 2); EVNTI (bits 7:4) = the counter bit whose 0->1 transition
-    // generates an event, i.e. one event per 2^(EVNTI+1) ticks. Aim for ~32 us whatever
-    // CNTFRQ is (62.5 MHz -> bit 10, 1 GHz -> bit 14). Keep EL0 access bits off.
-    const EVNTEN: u64 = 1 << 2;
-    let half_period = hal::timer::us_to_ticks(16, hal::timer::frequency()).max(1);
-    let evnti = u64::from(half_period.ilog2()).min(15);
-    // SAFETY: CNTKCTL_EL1 only controls EL0 timer access and the event stream.
-    unsafe {
-        core::arch::asm!("msr cntkctl_el1, {}", "isb", in(reg) EVNTEN | evnti << 4, options(nostack))
-    };
-}
+/// The generic timer's event stream: an event at least this often (microseconds), ending
+/// any WFE.
+const EVENT_STREAM_US: u64 = 32;
 
 /// Run this core's context forever, IRQs on.
 pub fn run_this_core() -> ! {

@@ -33,6 +33,8 @@ fn monitor_max() -> u64 {
     hal::timer::us_to_ticks(MONITOR_MAX_US, hal::timer::frequency())
 }
 
+/// The EventNotifier of one core's context: a latch, a monitor wait, WFI and the wake SGI
+/// (see the module docs).
 pub struct SgiNotifier {
     core: usize,
     /// The latch (`pending`) and the owner's announced state.
@@ -58,29 +60,47 @@ fn read(counter: &AtomicU64) -> u64 {
 /// Counters of one notifier (statistics only, read at the end of a run).
 #[derive(Default)]
 pub struct NotifierStats {
+    /// Wake SGIs sent to the owner (it had announced WFI).
     pub sgis_sent: AtomicU64,
+    /// Monitor waits (LDAXR + WFE) the owner started.
     pub wfe_waits: AtomicU64,
+    /// Monitor waits that ended with the latch set (caught without an SGI).
     pub wfe_wakeups: AtomicU64,
+    /// WFIs the owner entered.
     pub wfi_sleeps: AtomicU64,
+    /// Pending-state clears of the wake SGI in the GIC (`test_and_clear`).
     pub gic_clears: AtomicU64,
+    /// Timer ticks spent in those clears.
     pub gic_clear_ticks: AtomicU64,
+    /// `wait` calls that found the latch already set (set before `notified`).
     pub early_returns: AtomicU64,
+    /// `test_and_clear` calls that skipped the GIC clear (no SGI was sent).
     pub clears_skipped: AtomicU64,
 }
 
+/// The counters of one notifier at one moment (see [`NotifierStats`] for each).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NotifierSnapshot {
+    /// Wake SGIs sent to the owner (it had announced WFI).
     pub sgis_sent: u64,
+    /// Monitor waits (LDAXR + WFE) the owner started.
     pub wfe_waits: u64,
+    /// Monitor waits that ended with the latch set (caught without an SGI).
     pub wfe_wakeups: u64,
+    /// WFIs the owner entered.
     pub wfi_sleeps: u64,
+    /// Pending-state clears of the wake SGI in the GIC (`test_and_clear`).
     pub gic_clears: u64,
+    /// Timer ticks spent in those clears.
     pub gic_clear_ticks: u64,
+    /// `wait` calls that found the latch already set (set before `notified`).
     pub early_returns: u64,
+    /// `test_and_clear` calls that skipped the GIC clear (no SGI was sent).
     pub clears_skipped: u64,
 }
 
 impl SgiNotifier {
+    /// The notifier of core `core`: latch clear, owner awake, budget zero.
     pub const fn new(core: usize) -> Self {
         Self {
             core,
@@ -100,6 +120,7 @@ impl SgiNotifier {
         }
     }
 
+    /// Read every counter (Relaxed: statistics).
     pub fn snapshot(&self) -> NotifierSnapshot {
         let s = &self.stats;
         NotifierSnapshot {

@@ -10,6 +10,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Poll, Waker};
 use critical_section::Mutex;
 
+/// A flag raised from anywhere and awaited by one task (see the module docs).
 pub struct Signal {
     raised: AtomicBool,
     waker: Mutex<RefCell<Option<Waker>>>,
@@ -22,6 +23,7 @@ impl Default for Signal {
 }
 
 impl Signal {
+    /// A lowered signal.
     pub const fn new() -> Self {
         Self {
             raised: AtomicBool::new(false),

@@ -1,7 +1,7 @@
 //! The in-guest test cases. Every wait is bounded by `with_timeout`, so a broken wakeup
 //! path fails its test instead of hanging the run.
 
-use super::{ensure, Failure};
+use super::failure::{ensure, Failure};
 use crate::api::*;
 use core::cell::RefCell;
 use core::future::poll_fn;

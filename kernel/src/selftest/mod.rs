@@ -7,32 +7,13 @@
 //! the reports.
 
 mod cases;
+mod failure;
 mod inject;
 mod stress;
 
 use crate::api::*;
 use crate::println;
-use core::fmt;
-
-/// Why a test failed.
-pub struct Failure(heapless::String<160>);
-
-impl Failure {
-    pub fn new(args: fmt::Arguments) -> Self {
-        let mut s = heapless::String::new();
-        let _ = fmt::write(&mut s, args);
-        Failure(s)
-    }
-}
-
-macro_rules! ensure {
-    ($cond:expr, $($arg:tt)*) => {
-        if !$cond {
-            return Err($crate::selftest::Failure::new(format_args!($($arg)*)));
-        }
-    };
-}
-pub(crate) use ensure;
+use failure::Failure;
 
 /// Whether the command line asks for tests or an injection.
 pub fn requested() -> bool {
