@@ -28,6 +28,23 @@
 //! Invariant on `notified`: when it is false, the EventNotifier is clear, or the owner is about
 //! to clear `notified` before it looks for more work. False positives are harmless.
 //!
+//! # Which QEMU handshake, and why this one
+//! This is the handshake of QEMU's 2015 commit "aio: introduce aio_notify_accept", the one
+//! the Promela model (`executor/model/notify.pml`) and the table above describe: `notified` is
+//! set only by a notify that kicked, after the event, and the owner's accept clears the
+//! event. QEMU since 2020 (5.2: "async: always set ctx->notified in aio_notify()") sets
+//! `notified` on *every* notify, before reading `notify_me`, and clears the event in the
+//! event notifier's own fd handler, so its adaptive polling can keep `notify_me` at 0 and
+//! watch `notified` alone. aiolos keeps the 2015 order because:
+//! - its busy-poll looks at the work lists themselves (`has_work`), so it needs no `notified`
+//!   while `notify_me` is 0; a skipped notify stays one fence and one load, with no store to
+//!   the owner's cache line from every notifying core (the 2020 order adds that store);
+//! - its event has no handler to clear it in: the wake SGI's interrupt handler is empty, and
+//!   clearing belongs on the owner's side, where `notified` lets it skip the GIC clear that
+//!   traps under KVM;
+//! - it is the order the spin model and the loom models check (BUG1 and BUG2 are stated
+//!   against it).
+//!
 //! # Ownership
 //! Only the owner core calls [`Context::poll`] (a re-entrant or concurrent `poll` panics).
 //! Everything else (`notify`, scheduling bottom halves, waking tasks, spawning) is lock-free
