@@ -1,10 +1,15 @@
 //! Host micro-benchmarks of the executor's hot paths (no harness crate: each is a timed loop
 //! reporting ns per operation, median of 5 runs).
 //!
-//! `cargo bench -p executor --features std --target host-tuple`
+//! `cargo bench -p executor --features std --target host-tuple` (wake path without
+//! statistics) and `cargo bench -p executor --features std,stats --target host-tuple` (with);
+//! the first line says which. Numbers: executor/README.md.
 //!
 //! What they show: a notify that finds the owner awake costs one fence and one load (the
-//! skip), a kick adds the notifier's `set`; spawn, BH and cross-thread ping-pong give the
+//! skip), a kick adds the notifier's `set` and the store of `notified`; a self-wake adds the
+//! task's state CAS and run-queue push to a skipped notify, and its poll the accept and the
+//! run. With feature `stats` each of these also pays its counter RMWs (and a wake a clock
+//! read for the latency histogram). Spawn, BH and cross-thread ping-pong give the
 //! per-operation overhead of the queues. On target the notifier is the SGI/WFE one
 //! (kernel/src/runtime/notifier.rs), whose costs the kernel's statistics table reports.
 
@@ -12,7 +17,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use executor::{Bh, Context, HostClock, HostNotifier, TaskPool};
+use executor::{Bh, Context, EventNotifier, HostClock, HostNotifier, TaskPool};
 
 static CLOCK: HostClock = HostClock::new();
 
@@ -38,12 +43,91 @@ fn bench(name: &str, iters: u64, mut f: impl FnMut()) {
     println!("{name:<44} {:>10.1} ns/op", samples[2]);
 }
 
+/// A notifier whose `wait` holds the owner inside its blocking poll (so `notify_me` stays
+/// raised) until `release`, whatever is set meanwhile: the notifier side of a kick, measured
+/// without the owner waking. `set` is one store, so the numbers are the executor's own.
+struct Holding {
+    latch: AtomicBool,
+    held: AtomicBool,
+    release: AtomicBool,
+}
+
+impl EventNotifier for Holding {
+    fn set(&self) {
+        // Relaxed: a bench stand-in, nothing is published through it.
+        self.latch.store(true, Ordering::Relaxed);
+    }
+    fn test_and_clear(&self) -> bool {
+        // Relaxed: as in `set`.
+        self.latch.swap(false, Ordering::Relaxed)
+    }
+    fn wait(&self, _deadline: Option<u64>) {
+        // Release/Acquire: the bench thread sees `held` only after notify_me was raised
+        // (the owner's fence (2) precedes this store); pairs with its Acquire load.
+        self.held.store(true, Ordering::Release);
+        // Acquire: pairs with the Release store of `release` by the bench thread.
+        while !self.release.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// The notifier side of a kick: `notify` while the owner (another thread) holds `notify_me`
+/// raised.
+fn bench_kick() {
+    let holding: &'static Holding = Box::leak(Box::new(Holding {
+        latch: AtomicBool::new(false),
+        held: AtomicBool::new(false),
+        release: AtomicBool::new(false),
+    }));
+    let ctx: &'static Context = Box::leak(Box::new(Context::new(9)));
+    ctx.attach(holding, &CLOCK).unwrap();
+    let owner = std::thread::spawn(move || ctx.poll(true));
+    // Acquire: pairs with the Release store in `Holding::wait`.
+    while !holding.held.load(Ordering::Acquire) {
+        std::hint::spin_loop();
+    }
+    bench("notify, owner asleep (kick)", 2_000_000, || ctx.notify());
+    // Release: pairs with the Acquire load in `Holding::wait`.
+    holding.release.store(true, Ordering::Release);
+    owner.join().unwrap();
+}
+
 fn main() {
-    println!("{:<44} {:>16}", "benchmark", "median of 5");
+    println!(
+        "{:<44} {:>16}   (wake-path statistics: {})",
+        "benchmark",
+        "median of 5",
+        if executor::stats::ENABLED {
+            "on"
+        } else {
+            "off"
+        }
+    );
 
     // Owner awake (notify_me == 0): the notify is skipped after the fence.
     let ctx = context(0);
     bench("notify, owner awake (skipped)", 2_000_000, || ctx.notify());
+
+    bench_kick();
+
+    // A task that wakes itself and returns Pending, polled again: the wake (state CAS,
+    // run-queue push, skipped notify) plus the poll (accept, dequeue, run).
+    // On its own context: the task never ends, and the benches below need an idle one.
+    static SELF_WAKE: TaskPool<128, 1> = TaskPool::new();
+    let own = context(3);
+    let _forever = SELF_WAKE
+        .spawn(
+            own,
+            std::future::poll_fn(|cx| {
+                cx.waker().wake_by_ref();
+                std::task::Poll::<()>::Pending
+            }),
+        )
+        .unwrap();
+    bench("self-wake + poll(false)", 1_000_000, || {
+        black_box(own.poll(false));
+    });
 
     // Accept with nothing to accept.
     bench("notify_accept, nothing notified", 2_000_000, || {
@@ -114,13 +198,16 @@ fn main() {
     b.notify(); // let the other thread see `stop`
     BH.schedule(b);
     t.join().unwrap();
-    let (sa, sb) = (a.stats(), b.stats());
     println!(
         "{:<44} {:>10.1} ns/op",
         "cross-thread BH ping-pong (round trip)", per
     );
-    println!(
-        "  kicks/notifies: {}/{} and {}/{}",
-        sa.kicks, sa.notifies, sb.kicks, sb.notifies
-    );
+    #[cfg(feature = "stats")]
+    {
+        let (sa, sb) = (a.stats(), b.stats());
+        println!(
+            "  kicks/notifies: {}/{} and {}/{}",
+            sa.kicks, sa.notifies, sb.kicks, sb.notifies
+        );
+    }
 }

@@ -31,7 +31,6 @@ use crate::context::Context;
 use crate::raw::once::OnceCell;
 use crate::raw::stack::{Linked, Stack};
 use crate::raw::static_ref::AtomicRef;
-use crate::stats::Stats;
 use crate::sync::{loom_const_fn, AtomicPtr, AtomicUsize, Ordering};
 
 const PENDING: usize = 0b01;
@@ -203,7 +202,7 @@ pub(crate) fn run_list(ctx: &'static Context, list: &Stack<Bh>, idle: bool) -> b
         let old = bh.state.fetch_and(!(PENDING | QUEUED), Ordering::AcqRel);
         if old & PENDING != 0 {
             bh.run(ctx);
-            Stats::inc(&ctx.stats.bhs_run);
+            ctx.stats.bhs_run.bump();
             ran |= !idle;
         }
     }

@@ -1,6 +1,6 @@
 //! [`Context`]: one per core, owned by that core — QEMU's `AioContext`.
 //!
-//! # The handshake (see `/work/shared/PROTOCOL.md`, checked by `model/*.pml` and loom)
+//! # The handshake (QEMU's of 2015; checked by `executor/model/notify.pml` and `executor/tests/loom.rs`)
 //!
 //! | word        | written by                 | meaning                                      |
 //! |-------------|----------------------------|----------------------------------------------|
@@ -27,6 +27,23 @@
 //!
 //! Invariant on `notified`: when it is false, the EventNotifier is clear, or the owner is about
 //! to clear `notified` before it looks for more work. False positives are harmless.
+//!
+//! # Which QEMU handshake, and why this one
+//! This is the handshake of QEMU's 2015 commit "aio: introduce aio_notify_accept", the one
+//! the Promela model (`executor/model/notify.pml`) and the table above describe: `notified` is
+//! set only by a notify that kicked, after the event, and the owner's accept clears the
+//! event. QEMU since 2020 (5.2: "async: always set ctx->notified in aio_notify()") sets
+//! `notified` on *every* notify, before reading `notify_me`, and clears the event in the
+//! event notifier's own fd handler, so its adaptive polling can keep `notify_me` at 0 and
+//! watch `notified` alone. aiolos keeps the 2015 order because:
+//! - its busy-poll looks at the work lists themselves (`has_work`), so it needs no `notified`
+//!   while `notify_me` is 0; a skipped notify stays one fence and one load, with no store to
+//!   the owner's cache line from every notifying core (the 2020 order adds that store);
+//! - its event has no handler to clear it in: the wake SGI's interrupt handler is empty, and
+//!   clearing belongs on the owner's side, where `notified` lets it skip the GIC clear that
+//!   traps under KVM;
+//! - it is the order the spin model and the loom models check (BUG1 and BUG2 are stated
+//!   against it).
 //!
 //! # Ownership
 //! Only the owner core calls [`Context::poll`] (a re-entrant or concurrent `poll` panics).
@@ -158,7 +175,7 @@ impl Context {
         self.poll_policy.set(params);
     }
 
-    /// A copy of this context's statistics.
+    /// A copy of this context's statistics (wake-path counters only with feature `stats`).
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
     }
@@ -166,7 +183,7 @@ impl Context {
     /// aio_notify: make sure the owner will look for work. Call after publishing the work.
     /// Lock-free; callable from any core and from interrupt handlers.
     pub fn notify(&self) {
-        Stats::inc(&self.stats.notifies);
+        self.stats.notifies.bump();
         // (b) Full fence: orders the caller's publication of work (a store) before the load
         // of notify_me below. Pairs with the owner's fence (2) in `poll`.
         #[cfg(not(aiolos_mutant = "no_notifier_fence"))]
@@ -176,24 +193,24 @@ impl Context {
             // Attached before notify_me can be non-zero (the owner attaches, then polls).
             let p = self.platform();
             p.notifier.set();
-            Stats::inc(&self.stats.kicks);
+            self.stats.kicks.bump();
             // Release: the set above happens-before the owner's swap that reads true, so the
             // owner's test_and_clear sees the event. Pairs with the AcqRel swap in
             // `notify_accept`. Setting `notified` before the event is BUG1 in the model.
             self.notified.store(true, Ordering::Release);
         } else {
-            Stats::inc(&self.stats.notifies_skipped);
+            self.stats.notifies_skipped.bump();
         }
     }
 
     /// aio_notify_accept: clear the EventNotifier only if somebody set it. Owner only.
     pub fn notify_accept(&self) {
-        Stats::inc(&self.stats.accepts);
+        self.stats.accepts.bump();
         // AcqRel: Acquire pairs with the Release store of `notified` in `notify` (the event's
         // set is visible to the test_and_clear below); Release keeps our earlier reads of the
         // work lists before the clear.
         if self.notified.swap(false, Ordering::AcqRel) {
-            Stats::inc(&self.stats.accepts_notified);
+            self.stats.accepts_notified.bump();
             if let Some(p) = self.platform.get() {
                 p.notifier.test_and_clear();
             }
@@ -227,7 +244,7 @@ impl Context {
         if self.polling.swap(true, CoreOrdering::Acquire) {
             panic!("aiolos: Context::poll called re-entrantly or from two cores");
         }
-        Stats::inc(&self.stats.polls);
+        self.stats.polls.bump();
         if blocking {
             self.wait_for_work();
         }
@@ -252,7 +269,7 @@ impl Context {
         if window > 0 {
             // Busy-poll with notify_me == 0: notifiers skip the kick meanwhile.
             loop {
-                Stats::inc(&self.stats.poll_iterations);
+                self.stats.poll_iterations.bump();
                 let now = p.clock.now();
                 if self.has_work(now) {
                     self.poll_policy.adjust(now - start);
@@ -264,28 +281,22 @@ impl Context {
                 core::hint::spin_loop();
             }
         }
+        // (1) Relaxed: only the owner writes notify_me; the fence below orders this store
+        // before the re-check. Pairs with the Relaxed load in `notify` (via the fences).
+        self.notify_me.store(1, Ordering::Relaxed);
+        // Mutant: QEMU's 2019 aarch64 bug, a SeqCst RMW (and no fence) taken for a full fence.
         #[cfg(aiolos_mutant = "rmw_relaxed")]
-        {
-            // QEMU's 2019 aarch64 bug: a SeqCst RMW followed by Relaxed loads is not a full
-            // fence. Kept only as a loom negative control.
-            self.notify_me.fetch_add(1, Ordering::SeqCst);
-        }
-        #[cfg(not(aiolos_mutant = "rmw_relaxed"))]
-        {
-            // (1) Relaxed: only the owner writes notify_me; the fence below orders this store
-            // before the re-check. Pairs with the Relaxed load in `notify` (via the fences).
-            self.notify_me.store(1, Ordering::Relaxed);
-            // (2) Full fence: store notify_me -> load the work lists. Pairs with fence (b) in
-            // `notify`.
-            #[cfg(not(aiolos_mutant = "no_owner_fence"))]
-            fence(Ordering::SeqCst);
-        }
+        self.notify_me.fetch_add(0, Ordering::SeqCst);
+        // (2) Full fence: store notify_me -> load the work lists. Pairs with fence (b) in
+        // `notify`.
+        #[cfg(not(any(aiolos_mutant = "no_owner_fence", aiolos_mutant = "rmw_relaxed")))]
+        fence(Ordering::SeqCst);
         // (3) re-check, then sleep until the nearest deadline.
         let now = p.clock.now();
         if !self.has_work(now) {
             let deadline = self.sleep_deadline(now);
             if deadline.is_none_or(|d| d > now) {
-                Stats::inc(&self.stats.sleeps);
+                self.stats.sleeps.bump();
                 p.notifier.wait(deadline);
             }
         }

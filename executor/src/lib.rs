@@ -3,6 +3,8 @@
 //! Portable `no_std` code with no architecture-specific parts and no allocator; the platform
 //! supplies an [`EventNotifier`] per context and a [`Clock`]. Feature `std` adds host
 //! implementations ([`HostNotifier`], [`HostClock`]) so everything runs in host tests and loom.
+//! Feature `stats` adds the wake-path statistics (see [`stats`]); without it a notify, a wake
+//! and an accept do nothing but the wake itself.
 //!
 //! | module        | holds                                                           |
 //! |---------------|-----------------------------------------------------------------|
@@ -15,7 +17,7 @@
 //! | [`timer`]     | per-context timers, `sleep`, `with_timeout`                     |
 //! | [`wake_gate`] | the latch/sleep handshake inside a sleeping EventNotifier       |
 //! | [`worker`]    | worker pool with completion through a bottom half               |
-//! | [`stats`]     | per-context counters and the wake-to-run latency histogram      |
+//! | [`stats`]     | per-context counters; wake-path ones with feature `stats`       |
 //! | `poll_policy` | adaptive polling before sleeping                                |
 //!
 //! # Example (what the kernel does, with host stand-ins for the notifier and clock)
@@ -70,8 +72,8 @@
 //! # }
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]
-#![deny(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

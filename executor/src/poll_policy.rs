@@ -1,12 +1,13 @@
 //! Adaptive polling before sleeping (QEMU's `poll-max-ns`, `poll-grow`, `poll-shrink`).
 //!
 //! Before raising `notify_me` and sleeping, the owner may busy-poll for work for up to
-//! `poll_ns` ticks: while it polls, `notify_me` is 0, so notifiers skip the kick (no SGI, no
+//! `window` clock ticks (QEMU's `poll_ns`, which is in nanoseconds; here everything is in the
+//! platform clock's ticks): while it polls, `notify_me` is 0, so notifiers skip the kick (no SGI, no
 //! clearing of GIC state). After each blocking poll the window adapts to how long the owner
 //! actually waited (`block`), exactly as QEMU's `adjust_polling_time`:
-//! - `block <= poll_ns`: the sweet spot, keep it;
-//! - `block > max`: polling cannot pay off, shrink (`poll_ns /= shrink`, or 0 if shrink is 0);
-//! - `poll_ns < max && block < max`: grow (`poll_ns *= grow`; from 0 it starts at `initial`,
+//! - `block <= window`: the sweet spot, keep it;
+//! - `block > max`: polling cannot pay off, shrink (`window /= shrink`, or 0 if shrink is 0);
+//! - `window < max && block < max`: grow (`window *= grow`; from 0 it starts at `initial`,
 //!   QEMU's 4 µs), capped at `max`.
 //!
 //! `max == 0` disables polling (the default). Owner-only state: plain `core` atomics,
@@ -42,7 +43,7 @@ pub(crate) struct PollPolicy {
     grow: AtomicU64,
     shrink: AtomicU64,
     initial: AtomicU64,
-    poll_ns: AtomicU64,
+    window: AtomicU64,
 }
 
 impl PollPolicy {
@@ -52,7 +53,7 @@ impl PollPolicy {
             grow: AtomicU64::new(0),
             shrink: AtomicU64::new(0),
             initial: AtomicU64::new(0),
-            poll_ns: AtomicU64::new(0),
+            window: AtomicU64::new(0),
         }
     }
 
@@ -62,18 +63,18 @@ impl PollPolicy {
         self.shrink.store(p.shrink, Relaxed);
         self.initial.store(p.initial.max(1), Relaxed);
         if p.max == 0 {
-            self.poll_ns.store(0, Relaxed);
-        } else if self.poll_ns.load(Relaxed) > p.max {
-            self.poll_ns.store(p.max, Relaxed);
+            self.window.store(0, Relaxed);
+        } else if self.window.load(Relaxed) > p.max {
+            self.window.store(p.max, Relaxed);
         }
     }
 
-    /// Current busy-poll window.
+    /// Current busy-poll window, in clock ticks.
     pub(crate) fn window(&self) -> u64 {
         if self.max.load(Relaxed) == 0 {
             0
         } else {
-            self.poll_ns.load(Relaxed)
+            self.window.load(Relaxed)
         }
     }
 
@@ -83,7 +84,7 @@ impl PollPolicy {
         if max == 0 {
             return;
         }
-        let cur = self.poll_ns.load(Relaxed);
+        let cur = self.window.load(Relaxed);
         let new = if block <= cur {
             cur
         } else if block > max {
@@ -104,7 +105,7 @@ impl PollPolicy {
         } else {
             cur
         };
-        self.poll_ns.store(new, Relaxed);
+        self.window.store(new, Relaxed);
     }
 }
 

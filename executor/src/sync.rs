@@ -4,9 +4,10 @@
 //! run queue, bottom-half lists, task and job state words, one-shot cells) imports its atomics,
 //! `fence` and `UnsafeCell` from here, so the same source is model-checked by loom.
 //!
-//! Owner-only bookkeeping (statistics, the timer table, the adaptive-polling state) deliberately
-//! uses `core::sync::atomic` directly even under loom: those words are written by one core only,
-//! are read with `Relaxed`, and order nothing; modelling them would only grow loom's state space.
+//! Owner-only bookkeeping (the timer table, the adaptive-polling state) and statistics
+//! deliberately use `core::sync::atomic` directly even under loom: they are `Relaxed` and order
+//! nothing (owner-only words are written by one core; statistics are diagnostics); modelling
+//! them would only grow loom's state space.
 //!
 //! loom's constructors are not `const`; [`loom_const_fn!`] declares a constructor that is
 //! `const fn` normally and a plain `fn` under loom.

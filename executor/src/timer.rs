@@ -21,7 +21,6 @@ use core::task::{Context as TaskCx, Poll};
 
 use crate::context::Context;
 use crate::raw::static_ref::CoreAtomicRef;
-use crate::stats::Stats;
 use crate::task::header::TaskHeader;
 
 /// Timer slots per context.
@@ -98,7 +97,7 @@ impl TimerTable {
             if let Some(t) = s.task.load() {
                 t.wake();
             }
-            Stats::inc(&ctx.stats.timers_fired);
+            ctx.stats.timers_fired.bump();
         }
         n > 0
     }
@@ -148,7 +147,7 @@ impl Future for SleepUntil {
             None => match ctx.timers.claim(task, self.deadline) {
                 Some(i) => self.slot = Some((ctx, i)),
                 None => {
-                    Stats::inc(&ctx.stats.timer_overflows);
+                    ctx.stats.timer_overflows.bump();
                     cx.waker().wake_by_ref();
                 }
             },

@@ -31,11 +31,14 @@ fn notify_while_awake_is_skipped_and_accept_does_not_clear() {
         Vec::<&str>::new(),
         "no kick, no clear while notify_me == 0"
     );
-    let s = ctx.stats();
-    assert_eq!(
-        (s.notifies, s.kicks, s.notifies_skipped, s.accepts_notified),
-        (1, 0, 1, 0)
-    );
+    #[cfg(feature = "stats")]
+    {
+        let s = ctx.stats();
+        assert_eq!(
+            (s.notifies, s.kicks, s.notifies_skipped, s.accepts_notified),
+            (1, 0, 1, 0)
+        );
+    }
 }
 
 #[test]
@@ -71,10 +74,9 @@ fn sleeping_owner_is_kicked_then_accepts_once() {
     ctx.poll(false);
     assert_eq!(rec.take(), ["wait", "set", "test_and_clear:true"]);
     let s = ctx.stats();
-    assert_eq!(
-        (s.kicks, s.accepts_notified, s.sleeps, s.bhs_run),
-        (1, 1, 1, 1)
-    );
+    #[cfg(feature = "stats")]
+    assert_eq!((s.kicks, s.accepts_notified), (1, 1));
+    assert_eq!((s.sleeps, s.bhs_run), (1, 1));
     // The next accept finds `notified` clear: no second (expensive) clear.
     ctx.poll(false);
     assert_eq!(rec.take(), Vec::<&str>::new());
@@ -103,10 +105,9 @@ fn adaptive_polling_catches_work_without_kick() {
         "found while busy-polling: no wait, no kick"
     );
     let s = ctx.stats();
-    assert!(
-        s.poll_iterations > 0 && s.kicks == 0 && s.notifies_skipped >= 2,
-        "{s:?}"
-    );
+    assert!(s.poll_iterations > 0, "{s:?}");
+    #[cfg(feature = "stats")]
+    assert!(s.kicks == 0 && s.notifies_skipped >= 2, "{s:?}");
 }
 
 // ---------------------------------------------------------------- bottom halves
@@ -158,6 +159,7 @@ fn idle_bh_does_not_notify_and_bounds_sleep() {
     static IDLE: Bh = Bh::new_idle(|_| RAN.store(true, SeqCst));
     let (ctx, rec) = recording_context();
     IDLE.schedule(ctx);
+    #[cfg(feature = "stats")]
     assert_eq!(ctx.stats().notifies, 0);
     let t0 = CLOCK.now();
     assert!(!ctx.poll(true), "idle BHs are not progress");
@@ -303,6 +305,7 @@ fn co_schedule_detects_double_schedule() {
     assert_eq!(co_schedule(w), Err(ScheduleError::ForeignWaker));
 }
 
+#[cfg(feature = "stats")]
 #[test]
 fn wake_to_run_latency_is_recorded() {
     static POOL: TaskPool<64, 1> = TaskPool::new();

@@ -91,7 +91,7 @@ pub fn enable_console_input() -> bool {
     crate::runtime::console_rx::enable()
 }
 
-/// Print the per-core statistics table.
+/// Print the per-core statistics table (one line saying so if built without feature `stats`).
 pub fn print_stats() {
     crate::runtime::stats_table::print()
 }

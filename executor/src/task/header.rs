@@ -13,7 +13,6 @@ use core::future::Future;
 use core::mem::{align_of, size_of};
 use core::pin::Pin;
 use core::ptr;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use core::task::{Context as TaskCx, Poll};
 
 use super::state::State;
@@ -21,6 +20,7 @@ use crate::context::Context;
 use crate::raw::atomic_waker::AtomicWaker;
 use crate::raw::stack::Linked;
 use crate::raw::static_ref::AtomicRef;
+use crate::stats::WakeStamp;
 use crate::sync::{loom_const_fn, AtomicPtr, Ordering, UnsafeCell};
 
 /// Storage alignment of every task slot.
@@ -58,8 +58,8 @@ pub(crate) struct TaskHeader {
     pub(crate) state: State,
     next: AtomicPtr<TaskHeader>,
     ctx: AtomicRef<Context>,
-    /// Clock ticks at the wake that enqueued the task (stats only).
-    woken_at: AtomicU64,
+    /// When the wake that enqueued the task happened (feature `stats`; zero-sized otherwise).
+    pub(crate) woken_at: WakeStamp,
     pub(crate) join_waker: AtomicWaker,
     erased: UnsafeCell<Option<Erased>>,
 }
@@ -84,7 +84,7 @@ impl TaskHeader {
                 state: State::new(),
                 next: AtomicPtr::new(ptr::null_mut()),
                 ctx: AtomicRef::none(),
-                woken_at: AtomicU64::new(0),
+                woken_at: WakeStamp::new(),
                 join_waker: AtomicWaker::new(),
                 erased: UnsafeCell::new(None),
             }
@@ -117,7 +117,7 @@ impl TaskHeader {
             .with_mut(|p| unsafe { *p = Some(Erased { vtable, storage }) });
         // Relaxed: published by the run-queue push (Release).
         self.ctx.store(ctx, Ordering::Relaxed);
-        self.woken_at.store(ctx.now(), Relaxed);
+        self.woken_at.stamp(|| ctx.now());
     }
 
     fn erased(&self) -> Erased {
@@ -133,14 +133,10 @@ impl TaskHeader {
         let action = self.state.wake();
         if action == super::state::WakeAction::Enqueue {
             let ctx = self.ctx();
-            self.woken_at.store(ctx.now(), Relaxed);
+            self.woken_at.stamp(|| ctx.now());
             ctx.enqueue_task(self);
         }
         action
-    }
-
-    pub(crate) fn woken_at(&self) -> u64 {
-        self.woken_at.load(Relaxed)
     }
 
     /// # Safety

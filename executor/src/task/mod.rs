@@ -28,7 +28,6 @@ pub use pool::{task_size_of, TaskFn};
 pub use pool::{SpawnError, TaskPool};
 
 use crate::context::Context;
-use crate::stats::Stats;
 use state::{StartAction, WakeAction};
 
 /// Runs every task queued so far once. Owner only. Returns whether a task was polled.
@@ -37,13 +36,12 @@ pub(crate) fn run_queue(ctx: &'static Context) -> bool {
     for task in ctx.run_queue.take_all() {
         match task.state.start_run() {
             StartAction::Poll => {
-                ctx.stats
-                    .record_latency(ctx.now().saturating_sub(task.woken_at()));
+                ctx.stats.task_started(|| ctx.now(), &task.woken_at);
                 let waker = waker::waker_for(task);
                 let mut cx = core::task::Context::from_waker(&waker);
                 // SAFETY: `start_run` set RUNNING; we are the owner.
                 let ready = unsafe { task.poll(&mut cx) }.is_ready();
-                Stats::inc(&ctx.stats.tasks_polled);
+                ctx.stats.tasks_polled.bump();
                 ran = true;
                 if ready {
                     if task.state.complete() {
@@ -97,7 +95,7 @@ pub fn co_schedule(waker: &Waker) -> Result<(), ScheduleError> {
     match task.wake() {
         WakeAction::Enqueue => Ok(()),
         WakeAction::AlreadyScheduled => {
-            Stats::inc(&task.ctx().stats.double_schedules);
+            task.ctx().stats.double_schedule();
             Err(ScheduleError::AlreadyScheduled)
         }
         WakeAction::Ignore => Err(ScheduleError::NotRunnable),

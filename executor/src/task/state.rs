@@ -135,8 +135,9 @@ impl State {
 
     /// Owner, after the output was stored. Returns whether a joiner may be waiting.
     pub(crate) fn complete(&self) -> bool {
-        // Release: publishes the output; pairs with the Acquire in `is_complete`. RUNNING
-        // stays set so the slot cannot be freed while we wake the joiner.
+        // AcqRel: Release publishes the output (pairs with the Acquire in `is_complete`);
+        // Acquire pairs with the Release of `drop_join`, whose clearing of JOIN_INTEREST we
+        // read here. RUNNING stays set so the slot cannot be freed while we wake the joiner.
         self.0.fetch_or(COMPLETE, Ordering::AcqRel) & JOIN_INTEREST != 0
     }
 

@@ -22,8 +22,14 @@
 //! [`executor::WakeGate`] (portable, so loom checks it and its two fence-removal mutants);
 //! this file adds the hardware: the monitor wait, the timer, WFI and the SGI.
 
+//!
+//! Statistics (`NotifierStats`) are [`executor::stats::Counter`]s: with the kernel's default
+//! feature `stats` they count (and `test_and_clear` times the GIC clear); without it they are
+//! zero-sized, and neither `set` nor `test_and_clear` does anything but the wake.
+
 use crate::irq::SGI_WAKE;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use executor::stats::Counter;
 use executor::WakeGate;
 
 /// Upper bound of the monitor-wait budget, in microseconds.
@@ -33,8 +39,7 @@ fn monitor_max() -> u64 {
     hal::timer::us_to_ticks(MONITOR_MAX_US, hal::timer::frequency())
 }
 
-/// The EventNotifier of one core's context: a latch, a monitor wait, WFI and the wake SGI
-/// (see the module docs).
+/// The [`executor::EventNotifier`] of one core's context (module docs).
 pub struct SgiNotifier {
     core: usize,
     /// The latch (`pending`) and the owner's announced state.
@@ -46,61 +51,43 @@ pub struct SgiNotifier {
     stats: NotifierStats,
 }
 
-/// Statistics counter bump. Relaxed: counters order nothing; they are read at the end of a
-/// run (or by a test after a Signal/join that orders them).
-fn bump(counter: &AtomicU64, by: u64) {
-    counter.fetch_add(by, Ordering::Relaxed);
+/// Counters of one notifier (statistics only, read at the end of a run; zero-sized without
+/// feature `stats`). `sgis_sent` is bumped by the notifying core, the rest by the owner.
+struct NotifierStats {
+    sgis_sent: Counter,
+    wfe_waits: Counter,
+    wfe_wakeups: Counter,
+    wfi_sleeps: Counter,
+    gic_clears: Counter,
+    gic_clear_ticks: Counter,
+    early_returns: Counter,
+    clears_skipped: Counter,
 }
 
-/// Statistics counter read (Relaxed: see [`bump`]).
-fn read(counter: &AtomicU64) -> u64 {
-    counter.load(Ordering::Relaxed)
-}
-
-/// Counters of one notifier (statistics only, read at the end of a run).
-#[derive(Default)]
-pub struct NotifierStats {
-    /// Wake SGIs sent to the owner (it had announced WFI).
-    pub sgis_sent: AtomicU64,
-    /// Monitor waits (LDAXR + WFE) the owner started.
-    pub wfe_waits: AtomicU64,
-    /// Monitor waits that ended with the latch set (caught without an SGI).
-    pub wfe_wakeups: AtomicU64,
-    /// WFIs the owner entered.
-    pub wfi_sleeps: AtomicU64,
-    /// Pending-state clears of the wake SGI in the GIC (`test_and_clear`).
-    pub gic_clears: AtomicU64,
-    /// Timer ticks spent in those clears.
-    pub gic_clear_ticks: AtomicU64,
-    /// `wait` calls that found the latch already set (set before `notified`).
-    pub early_returns: AtomicU64,
-    /// `test_and_clear` calls that skipped the GIC clear (no SGI was sent).
-    pub clears_skipped: AtomicU64,
-}
-
-/// The counters of one notifier at one moment (see [`NotifierStats`] for each).
+/// A copy of one notifier's counters.
+#[cfg(feature = "stats")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NotifierSnapshot {
-    /// Wake SGIs sent to the owner (it had announced WFI).
+    /// Wake SGIs sent to this core.
     pub sgis_sent: u64,
-    /// Monitor waits (LDAXR + WFE) the owner started.
+    /// Monitor waits (LDAXR + WFE) started.
     pub wfe_waits: u64,
-    /// Monitor waits that ended with the latch set (caught without an SGI).
+    /// Monitor waits that ended with the latch set.
     pub wfe_wakeups: u64,
-    /// WFIs the owner entered.
+    /// WFIs entered.
     pub wfi_sleeps: u64,
-    /// Pending-state clears of the wake SGI in the GIC (`test_and_clear`).
+    /// GIC pending-clears of the wake SGI in `test_and_clear`.
     pub gic_clears: u64,
     /// Timer ticks spent in those clears.
     pub gic_clear_ticks: u64,
-    /// `wait` calls that found the latch already set (set before `notified`).
+    /// Waits that found the latch set before `notified` (returned at once).
     pub early_returns: u64,
-    /// `test_and_clear` calls that skipped the GIC clear (no SGI was sent).
+    /// `test_and_clear`s of a set latch that needed no GIC clear (no SGI sent).
     pub clears_skipped: u64,
 }
 
 impl SgiNotifier {
-    /// The notifier of core `core`: latch clear, owner awake, budget zero.
+    /// The notifier of core `core` (attach it to that core's context).
     pub const fn new(core: usize) -> Self {
         Self {
             core,
@@ -108,30 +95,31 @@ impl SgiNotifier {
             sgi_sent: AtomicBool::new(false),
             budget: AtomicU64::new(0),
             stats: NotifierStats {
-                sgis_sent: AtomicU64::new(0),
-                wfe_waits: AtomicU64::new(0),
-                wfe_wakeups: AtomicU64::new(0),
-                wfi_sleeps: AtomicU64::new(0),
-                gic_clears: AtomicU64::new(0),
-                gic_clear_ticks: AtomicU64::new(0),
-                early_returns: AtomicU64::new(0),
-                clears_skipped: AtomicU64::new(0),
+                sgis_sent: Counter::new(),
+                wfe_waits: Counter::new(),
+                wfe_wakeups: Counter::new(),
+                wfi_sleeps: Counter::new(),
+                gic_clears: Counter::new(),
+                gic_clear_ticks: Counter::new(),
+                early_returns: Counter::new(),
+                clears_skipped: Counter::new(),
             },
         }
     }
 
-    /// Read every counter (Relaxed: statistics).
+    /// A copy of this notifier's counters.
+    #[cfg(feature = "stats")]
     pub fn snapshot(&self) -> NotifierSnapshot {
         let s = &self.stats;
         NotifierSnapshot {
-            sgis_sent: read(&s.sgis_sent),
-            wfe_waits: read(&s.wfe_waits),
-            wfe_wakeups: read(&s.wfe_wakeups),
-            wfi_sleeps: read(&s.wfi_sleeps),
-            gic_clears: read(&s.gic_clears),
-            gic_clear_ticks: read(&s.gic_clear_ticks),
-            early_returns: read(&s.early_returns),
-            clears_skipped: read(&s.clears_skipped),
+            sgis_sent: s.sgis_sent.get(),
+            wfe_waits: s.wfe_waits.get(),
+            wfe_wakeups: s.wfe_wakeups.get(),
+            wfi_sleeps: s.wfi_sleeps.get(),
+            gic_clears: s.gic_clears.get(),
+            gic_clear_ticks: s.gic_clear_ticks.get(),
+            early_returns: s.early_returns.get(),
+            clears_skipped: s.clears_skipped.get(),
         }
     }
 
@@ -143,14 +131,14 @@ impl SgiNotifier {
         }
         let now = hal::timer::counter();
         let end = deadline.map_or(now + budget, |d| d.min(now + budget));
-        bump(&self.stats.wfe_waits, 1);
+        self.stats.wfe_waits.bump();
         self.gate.watch();
         while hal::timer::counter() < end {
             // LDAXR + WFE: a store to the latch by another core clears our exclusive
             // monitor and wakes the WFE; the timer's event stream bounds each WFE.
             hal::cpu::wfe_unless_changed(self.gate.latch_word(), 0);
             if self.gate.is_latched() {
-                bump(&self.stats.wfe_wakeups, 1);
+                self.stats.wfe_wakeups.bump();
                 return true;
             }
         }
@@ -195,7 +183,7 @@ impl executor::EventNotifier for SgiNotifier {
             // Release: pairs with the Acquire swap in `test_and_clear`, which reaches us
             // through the executor's `notified` (stored after this `set` returns).
             self.sgi_sent.store(true, Ordering::Release);
-            bump(&self.stats.sgis_sent, 1);
+            self.stats.sgis_sent.bump();
         }
     }
 
@@ -208,13 +196,13 @@ impl executor::EventNotifier for SgiNotifier {
             // The wake SGI may still be pending (sent while we were leaving WFI): drop it so
             // it does not cause one more empty wakeup. This is the MMIO write
             // (GICR_ICPENDR0 / GICD_CPENDSGIR) that traps to the hypervisor under KVM.
-            let t0 = hal::timer::counter();
-            crate::irq::gic_cpu().clear_pending(SGI_WAKE as u32);
-            let dt = hal::timer::counter() - t0;
-            bump(&self.stats.gic_clears, 1);
-            bump(&self.stats.gic_clear_ticks, dt);
+            // Timed only with feature `stats` (no counter reads otherwise).
+            self.stats.gic_clear_ticks.time(hal::timer::counter, || {
+                crate::irq::gic_cpu().clear_pending(SGI_WAKE as u32)
+            });
+            self.stats.gic_clears.bump();
         } else if was {
-            bump(&self.stats.clears_skipped, 1);
+            self.stats.clears_skipped.bump();
         }
         was
     }
@@ -225,7 +213,7 @@ impl executor::EventNotifier for SgiNotifier {
             // `notified` (or its SGI). The executor loops until it can accept.
             // One WFE: under a hypervisor or TCG it yields the vCPU, letting the notifier's
             // vCPU finish; on hardware the event stream bounds it.
-            bump(&self.stats.early_returns, 1);
+            self.stats.early_returns.bump();
             hal::cpu::wfe();
             return;
         }
@@ -235,39 +223,38 @@ impl executor::EventNotifier for SgiNotifier {
             self.gate.awake();
             return;
         }
+        // Mutant: arm the timer (or find the deadline passed) with IRQs still unmasked, leaving
+        // nothing to arm below. A timer interrupt taken between the arm and the mask is handled
+        // (and disarmed) before the WFI, which then sleeps past the deadline for good.
+        #[cfg(aiolos_mutant = "timer_arm_unmasked")]
+        let deadline = deadline.filter(|&d| !arm_unless_passed(d));
         // IRQs masked from arming the timer to the WFI: a timer or SGI interrupt that
         // arrives in between stays pending and makes WFI return at once, instead of being
         // handled (the timer handler disarms) before we sleep.
-        // Mutant: check the deadline and arm the timer with IRQs still unmasked. A timer
-        // interrupt taken between the arm and the mask is handled (and disarmed) before the
-        // WFI, which then sleeps past the deadline with nothing left to wake it.
-        #[cfg(aiolos_mutant = "timer_arm_unmasked")]
-        if let Some(d) = deadline {
-            if hal::timer::counter() >= d {
-                self.gate.awake();
-                return;
-            }
-            hal::timer::arm_at(d);
-        }
         let saved = hal::cpu::irq_mask_save();
-        #[cfg(not(aiolos_mutant = "timer_arm_unmasked"))]
-        if let Some(d) = deadline {
-            if hal::timer::counter() >= d {
-                self.gate.awake();
-                hal::cpu::irq_restore(saved);
-                return;
-            }
-            hal::timer::arm_at(d);
+        if deadline.is_some_and(|d| !arm_unless_passed(d)) {
+            self.gate.awake();
+            hal::cpu::irq_restore(saved);
+            return;
         }
         // Announce WFI and look at the latch: see `WakeGate::prepare_sleep` (its fence
         // pairs with the one in `latch`, called by `set`).
         if self.gate.prepare_sleep() {
-            bump(&self.stats.wfi_sleeps, 1);
+            self.stats.wfi_sleeps.bump();
             hal::cpu::wfi();
         }
         self.gate.awake();
         hal::cpu::irq_restore(saved);
     }
+}
+
+/// Arms the virtual timer for `deadline`, unless it has passed already (then returns false).
+fn arm_unless_passed(deadline: u64) -> bool {
+    if hal::timer::counter() >= deadline {
+        return false;
+    }
+    hal::timer::arm_at(deadline);
+    true
 }
 
 /// The ARM generic timer's virtual counter as the executor's clock.

@@ -1,8 +1,15 @@
-//! The per-core statistics table printed at the end of a run.
+//! The per-core statistics table printed at the end of a run (feature `stats`, default).
 
 use crate::println;
 
+/// Without feature `stats` there is nothing to print but that.
+#[cfg(not(feature = "stats"))]
+pub fn print() {
+    println!("stats: compiled out (kernel built without feature `stats`)");
+}
+
 /// Print one row per online core: the executor's handshake counters and the notifier's.
+#[cfg(feature = "stats")]
 pub fn print() {
     let tps = hal::timer::frequency();
     println!(

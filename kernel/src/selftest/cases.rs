@@ -425,6 +425,7 @@ pub async fn console_tx_interrupt_drains_the_ring() -> TestResult {
 /// Over the run so far, the handshake both skipped notifies (owner awake) and kicked
 /// (owner about to sleep). On one core every notify comes from the owner itself or from an
 /// interrupt that already woke it, so only skips are possible there.
+#[cfg(feature = "stats")]
 pub async fn skipped_notifies_and_kicks_both_happen() -> TestResult {
     let (mut kicks, mut skipped, mut sgis) = (0, 0, 0);
     for core in 0..cores_online() {
