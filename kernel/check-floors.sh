@@ -12,6 +12,8 @@
 #
 #   kernel/check-floors.sh           check; exit status 1 on any violation
 #   kernel/check-floors.sh --edges   print every arrow as `from -> to  (floor a -> b)`
+#   kernel/check-floors.sh --self-test   negative control: the check must fail on a copy of
+#                                    the tree with an upward import and with a circle added
 #   kernel/check-floors.sh --help
 set -euo pipefail
 
@@ -23,6 +25,7 @@ mode=check
 case "${1:-}" in
 '') ;;
 --edges) mode=edges ;;
+--self-test) mode=self-test ;;
 -h | --help)
     usage
     exit 0
@@ -34,6 +37,34 @@ case "${1:-}" in
 esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+
+if [[ $mode == self-test ]]; then
+    # Each mutation on a fresh copy of kernel/src and the docs; the check must exit 1.
+    mutations=(
+        "console.rs:use crate::runtime::console_rx as _;"
+        "irq.rs:use crate::api as _;"
+        "smp.rs:use crate::percpu as _;"
+    )
+    for m in "${mutations[@]}"; do
+        tmp=$(mktemp -d)
+        mkdir -p "$tmp/kernel" "$tmp/docs"
+        cp -r "$root/kernel/src" "$0" "$tmp/kernel/"
+        cp "$root/docs/ARCHITECTURE.md" "$tmp/docs/"
+        echo "${m#*:}" >>"$tmp/kernel/src/${m%%:*}"
+        set +e
+        out=$(bash "$tmp/kernel/$(basename "$0")" 2>&1)
+        rc=$?
+        set -e
+        rm -rf "$tmp"
+        if [[ $rc -ne 1 ]]; then
+            echo "check-floors.sh --self-test: '${m#*:}' in ${m%%:*} was not caught (exit $rc)" >&2
+            exit 1
+        fi
+        echo "caught: ${m#*:} in ${m%%:*}: $(grep -m1 -i 'upward\|circle\|fail' <<<"$out" || echo "$out" | head -n1)"
+    done
+    echo "check-floors self-test: ok (${#mutations[@]} mutations caught)"
+    exit 0
+fi
 src="$root/kernel/src"
 doc="$root/docs/ARCHITECTURE.md"
 [[ -f "$doc" ]] || {

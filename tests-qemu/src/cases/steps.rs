@@ -63,7 +63,7 @@ pub const STEPS: &[Step] = &[
             "-p",
             "tests-qemu",
             "--features",
-            "executor/std",
+            "executor/std,executor/stats",
             "--target",
             "host-tuple",
             "--all-targets",
@@ -88,7 +88,39 @@ pub const STEPS: &[Step] = &[
         ..Step::DEFAULT
     },
     Step {
+        // Without feature `stats`: the wake path has no statistics, the build must still be
+        // clean and the work counters' assertions still hold.
+        name: "clippy-nostats",
+        argv: &[
+            "cargo",
+            "clippy",
+            "-p",
+            "kernel",
+            "-p",
+            "executor",
+            "--no-default-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        ..Step::DEFAULT
+    },
+    Step {
         name: "unit-executor",
+        argv: &[
+            "cargo",
+            "test",
+            "-p",
+            "executor",
+            "--features",
+            "std,stats",
+            "--target",
+            "host-tuple",
+        ],
+        ..Step::DEFAULT
+    },
+    Step {
+        name: "unit-executor-nostats",
         argv: &[
             "cargo",
             "test",
@@ -99,6 +131,21 @@ pub const STEPS: &[Step] = &[
             "--target",
             "host-tuple",
         ],
+        ..Step::DEFAULT
+    },
+    Step {
+        // The kernel's one-way floors (docs/ARCHITECTURE.md's table): no upward import, no
+        // circle, no file outside a floor.
+        name: "kernel-floors",
+        argv: &["bash", "kernel/check-floors.sh"],
+        timeout_s: 60,
+        ..Step::DEFAULT
+    },
+    Step {
+        // Its negative control: an upward import and a circle added to a copy must fail it.
+        name: "kernel-floors-mutants",
+        argv: &["bash", "kernel/check-floors.sh", "--self-test"],
+        timeout_s: 60,
         ..Step::DEFAULT
     },
     Step {
