@@ -145,30 +145,42 @@ pub fn image_path() -> PathBuf {
     util::kernel_elf().with_file_name("Image")
 }
 
-/// `cargo xtask image`: build the release kernel, write and check the Image, print its path
-/// as the last line.
-pub fn cmd(args: &[String]) -> ExitCode {
-    if let Some(a) = args.iter().find(|a| *a != "--") {
-        eprintln!("image: unknown argument `{a}` (usage: cargo xtask image)");
-        return ExitCode::from(2);
-    }
+/// Builds the release kernel (`cargo build --release -p kernel`, a no-op when up to date) and
+/// returns the ELF's path. `cargo xtask image` and `cargo xtask sdcard` start here.
+pub fn build_release_kernel() -> Result<PathBuf, String> {
     let mut build = Command::new("cargo");
     build
         .args(["build", "--release", "-p", "kernel"])
         .current_dir(util::workspace_root());
     eprintln!("{}", util::display_command(&build));
     match util::run_captured(&mut build, Duration::from_secs(900)) {
-        Ok(c) if c.success() => {}
-        Ok(c) => {
-            eprintln!("image: kernel build failed\n{}", util::tail(&c.stderr, 40));
-            return ExitCode::FAILURE;
-        }
-        Err(e) => {
-            eprintln!("image: cannot run cargo: {e}");
-            return ExitCode::FAILURE;
-        }
+        Ok(c) if c.success() => Ok(util::kernel_elf()),
+        Ok(c) => Err(format!(
+            "kernel build failed\n{}",
+            util::tail(&c.stderr, 40)
+        )),
+        Err(e) => Err(format!("cannot run cargo: {e}")),
     }
-    let elf = util::kernel_elf();
+}
+
+/// `cargo xtask image`: build the release kernel, write and check the Image, print its path
+/// as the last line.
+pub fn cmd(args: &[String]) -> ExitCode {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: cargo xtask image\n\nBuilds the release kernel and writes the arm64 Image beside it; prints its path last.");
+        return ExitCode::SUCCESS;
+    }
+    if let Some(a) = args.iter().find(|a| *a != "--") {
+        eprintln!("image: unknown argument `{a}` (usage: cargo xtask image)");
+        return ExitCode::from(2);
+    }
+    let elf = match build_release_kernel() {
+        Ok(elf) => elf,
+        Err(e) => {
+            eprintln!("image: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let out = image_path();
     match write_image(&elf, &out) {
         Ok(h) => {

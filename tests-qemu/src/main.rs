@@ -8,6 +8,7 @@ mod elf;
 mod image;
 mod kvm;
 mod qemu;
+mod sdcard;
 mod setup;
 mod suite;
 mod util;
@@ -22,13 +23,18 @@ fn usage() -> String {
         "usage: cargo xtask <command>
 
 commands:
-  setup [--backports]     install what is missing (rustup target, qemu, spin, dtc, gcc);
-                          --backports: QEMU 10 from bookworm-backports (raspi4b)
+  setup [--backports] [--raspi-firmware]
+                          install what is missing (rustup target, qemu, spin, dtc, gcc,
+                          fdisk, dosfstools, mtools); --backports: QEMU 10 from
+                          bookworm-backports (raspi4b); --raspi-firmware: the Pi firmware
   run [--] [OPTIONS]      build the demo kernel (release) and boot it in QEMU
   boot ELF [OPTIONS]      boot ELF in QEMU (the cargo runner uses this)
   test [TEST OPTIONS]     the whole suite; ends with `N passed, M failed`
   image                   build the release kernel and write the arm64 Linux Image beside
                           it (target/aarch64-unknown-none/release/Image); prints its path last
+  sdcard --board rpi4 [-o OUT.img] [--append BOOTARGS]
+                          a Raspberry Pi 4 SD-card image (firmware, DTB, Image, config.txt)
+                          to dd onto a card (`sdcard --help`)
   dtb-check FILE.dtb      check a device tree against what aiolos supports
   kvm [OPTIONS]           boot the kernel under real KVM, nested in an arm64 Linux VM
                           (downloads ~70 MB of arm64 packages once; `kvm --help`)
@@ -133,6 +139,7 @@ fn main() -> ExitCode {
         "boot" => cmd_boot(rest),
         "test" => suite::cmd(rest),
         "image" => image::cmd(rest),
+        "sdcard" => sdcard::cmd(rest),
         "dtb-check" => dtb_check::run(rest),
         "kvm" => kvm::run(rest),
         "help" | "--help" | "-h" => {

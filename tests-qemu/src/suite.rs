@@ -1319,6 +1319,12 @@ pub fn cmd(args: &[String]) -> ExitCode {
                 .unwrap_or_default();
             println!("{}{extra}", j.name);
         }
+        for n in crate::sdcard::checks::NAMES
+            .iter()
+            .filter(|n| o.selected(n))
+        {
+            println!("{n}");
+        }
         return ExitCode::SUCCESS;
     }
     if let Err(e) = setup::ensure(setup::Need::All, false) {
@@ -1453,6 +1459,15 @@ pub fn cmd(args: &[String]) -> ExitCode {
             println!("    build-kernel ... FAILED: {}", detail.trim_end());
             println!("    skipping {} boots: no kernel", jobs.len());
             tally.skipped += jobs.len();
+        }
+    }
+
+    // The Raspberry Pi 4 SD-card image (tests-qemu/src/sdcard/checks.rs).
+    for (name, outcome) in crate::sdcard::checks::run(o.kernel.as_deref(), |n| o.selected(n)) {
+        match outcome {
+            crate::sdcard::checks::Outcome::Pass(_) => tally.record(name, true),
+            crate::sdcard::checks::Outcome::Fail(_) => tally.record(name, false),
+            crate::sdcard::checks::Outcome::Skipped(_) => tally.skipped += 1,
         }
     }
 
