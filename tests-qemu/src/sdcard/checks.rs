@@ -174,7 +174,7 @@ fn patch(img: &Path, at: u64, bytes: &[u8]) -> Result<(), String> {
 /// sector boundary).
 fn find_in_card(card: &[u8], head: &[u8]) -> Option<u64> {
     (0..card.len().saturating_sub(head.len()))
-        .step_by(disk::SECTOR as usize)
+        .step_by(super::layout::SECTOR as usize)
         .find(|&o| card[o..o + head.len()] == *head)
         .map(|o| o as u64)
 }

@@ -10,6 +10,7 @@
 pub mod checks;
 pub mod config;
 pub mod disk;
+pub mod layout;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
