@@ -150,6 +150,15 @@ Builds the release kernel, writes the arm64 Linux Image beside the ELF
 (target/aarch64-unknown-none/release/Image), checks its header and prints its path as the
 last line of stdout. No options.";
 
+/// Builds the release kernel (a no-op when up to date) and returns the ELF's path; the build
+/// talks on stderr, so a command whose stdout's last line is a path stays clean.
+/// `cargo xtask image` and `cargo xtask sdcard` start here.
+pub fn build_release_kernel() -> Result<PathBuf, String> {
+    KernelBuild::release()
+        .build(Output::Captured, |c| eprintln!("{c}"))
+        .map(|(elf, _)| elf)
+}
+
 /// `cargo xtask image`: build the release kernel, write and check the Image, print its path
 /// as the last line.
 pub fn cmd(args: &[String]) -> ExitCode {
@@ -157,9 +166,8 @@ pub fn cmd(args: &[String]) -> ExitCode {
         eprintln!("image: unknown argument `{a}` (usage: cargo xtask image)");
         return ExitCode::from(2);
     }
-    // stdout's last line is the Image's path: the build talks on stderr.
-    let elf = match KernelBuild::release().build(Output::Captured, |c| eprintln!("{c}")) {
-        Ok((elf, _)) => elf,
+    let elf = match build_release_kernel() {
+        Ok(elf) => elf,
         Err(e) => {
             eprintln!("image: kernel build failed: {e}");
             return ExitCode::FAILURE;

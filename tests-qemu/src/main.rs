@@ -12,6 +12,7 @@ mod dtb;
 mod dtb_check;
 mod elf;
 mod image;
+mod sdcard;
 mod setup;
 mod suite;
 mod util;
@@ -93,6 +94,14 @@ const COMMANDS: &[Cmd] = &[
         summary: "check a device tree against what aiolos supports",
         help: || dtb_check::HELP.into(),
         run: dtb_check::run,
+    },
+    Cmd {
+        name: "sdcard",
+        synopsis: "sdcard --board rpi4 [-o OUT.img] [--append ARGS]",
+        summary: "write a Raspberry Pi 4 SD-card image (firmware, DTB, Image, config.txt)\n\
+                  to dd onto a card (`sdcard --help`)",
+        help: || sdcard::HELP.into(),
+        run: sdcard::cmd,
     },
     Cmd {
         name: "kvm",

@@ -47,11 +47,40 @@ pub const ALL_TOOLS: &[Tool] = &[
         bin: "gcc",
         package: "gcc",
     },
+    SFDISK,
+    MKFS_VFAT,
+    MCOPY,
 ];
+
+/// `cargo xtask sdcard`: the partition table (sfdisk), the FAT32 file system (mkfs.vfat) and
+/// the files in it (mtools: mcopy, and minfo/mdir for the read-back). sfdisk and mkfs.vfat
+/// live in /usr/sbin, which is not on an ordinary user's PATH: named by absolute path.
+pub const SFDISK: Tool = Tool {
+    bin: "/usr/sbin/sfdisk",
+    package: "fdisk",
+};
+pub const MKFS_VFAT: Tool = Tool {
+    bin: "/usr/sbin/mkfs.vfat",
+    package: "dosfstools",
+};
+pub const MCOPY: Tool = Tool {
+    bin: "mcopy",
+    package: "mtools",
+};
+/// What `sdcard` needs.
+pub const SDCARD_TOOLS: &[Tool] = &[SFDISK, MKFS_VFAT, MCOPY];
+
+/// The Raspberry Pi GPU firmware: Debian's `raspi-firmware`, in the `non-free-firmware`
+/// component (`setup --raspi-firmware` enables it).
+pub const RASPI_FIRMWARE_DIR: &str = "/usr/lib/raspi-firmware";
+pub const RASPI_FIRMWARE_PACKAGE: &str = "raspi-firmware";
+pub const NON_FREE_FIRMWARE: &str = "non-free-firmware";
 
 /// Where the backports source goes (`setup --backports`).
 const BACKPORTS_SOURCES: &str = "/etc/apt/sources.list.d/aiolos-bookworm-backports.sources";
 const DEBIAN_SOURCES: &str = "/etc/apt/sources.list.d/debian.sources";
+/// Where the non-free-firmware source goes (`setup --raspi-firmware`).
+const NON_FREE_FIRMWARE_SOURCES: &str = "/etc/apt/sources.list.d/aiolos-non-free-firmware.sources";
 
 fn run_printed(cmd: &mut Command) -> Result<(), String> {
     println!("setup: running: {}", util::display_command(cmd));
@@ -160,9 +189,14 @@ fn tools(needed: &[Tool]) -> Result<(), String> {
     }
 }
 
-/// The `.sources` stanza for bookworm-backports, derived from the stanza of `debian.sources`
-/// whose `URIs:` ends in `/debian` (the security stanza has no backports suite).
-pub fn backports_stanza(debian_sources: &str) -> Option<String> {
+/// A `.sources` stanza derived from the stanza of `debian.sources` whose `URIs:` ends in
+/// `/debian` (the security stanza has neither backports nor the same components), with its
+/// `Suites:` and/or `Components:` lines replaced; comments dropped.
+pub fn derived_stanza(
+    debian_sources: &str,
+    suites: Option<&str>,
+    components: Option<&str>,
+) -> Option<String> {
     let stanza = debian_sources.split("\n\n").find(|p| {
         p.lines().any(|l| {
             l.strip_prefix("URIs:")
@@ -176,15 +210,63 @@ pub fn backports_stanza(debian_sources: &str) -> Option<String> {
     let lines: Vec<String> = stanza
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .map(|l| {
-            if l.starts_with("Suites:") {
-                "Suites: bookworm-backports".to_string()
-            } else {
-                l.to_string()
-            }
+        .map(|l| match (suites, components) {
+            (Some(s), _) if l.starts_with("Suites:") => format!("Suites: {s}"),
+            (_, Some(c)) if l.starts_with("Components:") => format!("Components: {c}"),
+            _ => l.to_string(),
         })
         .collect();
     Some(lines.join("\n") + "\n")
+}
+
+/// The `.sources` stanza for bookworm-backports.
+pub fn backports_stanza(debian_sources: &str) -> Option<String> {
+    derived_stanza(debian_sources, Some("bookworm-backports"), None)
+}
+
+/// The `.sources` stanza for the non-free-firmware component of the same suites.
+pub fn non_free_firmware_stanza(debian_sources: &str) -> Option<String> {
+    derived_stanza(debian_sources, None, Some(NON_FREE_FIRMWARE))
+}
+
+/// Writes `path` with the stanza `derive` makes from debian.sources, unless it exists.
+fn write_source(path: &str, derive: fn(&str) -> Option<String>) -> Result<(), String> {
+    if std::path::Path::new(path).exists() {
+        println!("setup: {path} already present");
+        return Ok(());
+    }
+    let src =
+        std::fs::read_to_string(DEBIAN_SOURCES).map_err(|e| format!("{DEBIAN_SOURCES}: {e}"))?;
+    let stanza = derive(&src).ok_or(format!(
+        "no stanza with URIs ending in /debian in {DEBIAN_SOURCES}"
+    ))?;
+    println!("setup: writing {path}:\n{stanza}");
+    std::fs::write(path, stanza).map_err(|e| format!("{path}: {e}"))
+}
+
+/// `setup --raspi-firmware`: the Pi's GPU firmware (`start4.elf`, `fixup4.dat`) for
+/// `cargo xtask sdcard`, from the non-free-firmware component.
+fn raspi_firmware() -> Result<(), String> {
+    let start4 = format!("{RASPI_FIRMWARE_DIR}/start4.elf");
+    if std::path::Path::new(&start4).exists() {
+        println!("setup: found {start4} ({RASPI_FIRMWARE_PACKAGE})");
+        return Ok(());
+    }
+    if !util::is_root() {
+        return Err(format!(
+            "--raspi-firmware needs root (it writes an apt source for the {NON_FREE_FIRMWARE} \
+             component and installs {RASPI_FIRMWARE_PACKAGE})"
+        ));
+    }
+    write_source(NON_FREE_FIRMWARE_SOURCES, non_free_firmware_stanza)?;
+    apt_install(&[RASPI_FIRMWARE_PACKAGE], false)?;
+    if std::path::Path::new(&start4).exists() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{start4} still missing after installing {RASPI_FIRMWARE_PACKAGE}"
+        ))
+    }
 }
 
 /// `setup --backports`: QEMU 10 from bookworm-backports (for the `raspi4b` machine).
@@ -197,18 +279,7 @@ fn backports() -> Result<(), String> {
     if !util::is_root() {
         return Err("--backports needs root (it writes an apt source and installs QEMU)".into());
     }
-    if std::path::Path::new(BACKPORTS_SOURCES).exists() {
-        println!("setup: {BACKPORTS_SOURCES} already present");
-    } else {
-        let src = std::fs::read_to_string(DEBIAN_SOURCES)
-            .map_err(|e| format!("{DEBIAN_SOURCES}: {e}"))?;
-        let stanza = backports_stanza(&src).ok_or(format!(
-            "no stanza with URIs ending in /debian in {DEBIAN_SOURCES}"
-        ))?;
-        println!("setup: writing {BACKPORTS_SOURCES}:\n{stanza}");
-        std::fs::write(BACKPORTS_SOURCES, stanza)
-            .map_err(|e| format!("{BACKPORTS_SOURCES}: {e}"))?;
-    }
+    write_source(BACKPORTS_SOURCES, backports_stanza)?;
     apt_install(&["qemu-system-arm"], true)
 }
 
@@ -233,29 +304,45 @@ pub fn ensure(need: Need, want_backports: bool) -> Result<(), String> {
     Ok(())
 }
 
-pub const HELP: &str = "usage: cargo xtask setup [--backports]
+/// What `cargo xtask sdcard` needs: sfdisk, mkfs.vfat, mtools (installed when root, else the
+/// `apt-get` line to run). The firmware is checked by `sdcard` itself.
+pub fn ensure_sdcard() -> Result<(), String> {
+    tools(SDCARD_TOOLS)
+}
 
-Installs what is missing: the rustup target aarch64-unknown-none (and rustfmt, clippy),
-qemu-system-arm, spin, device-tree-compiler and gcc with apt-get when running as root;
-otherwise prints the exact `sudo apt-get install ...` line to run.
+pub const HELP: &str = "\
+usage: cargo xtask setup [--backports] [--raspi-firmware]
 
-options:
-  --backports   also install QEMU 10 from bookworm-backports (needed for raspi4b only;
-                a no-op once QEMU is >= 9)";
+Installs what is missing (rustup target and components; qemu-system-arm, ipxe-qemu, spin,
+device-tree-compiler, gcc, fdisk, dosfstools, mtools) with apt-get when root; otherwise
+prints the `sudo apt-get install` line to run. Idempotent.
 
-/// `cargo xtask setup [--backports]`.
+  --backports        QEMU 10 from bookworm-backports (the raspi4b machine needs >= 9):
+                     writes an apt source derived from debian.sources; no-op once QEMU >= 9
+  --raspi-firmware   the Raspberry Pi GPU firmware (raspi-firmware, component
+                     non-free-firmware) for `cargo xtask sdcard`: writes an apt source
+                     derived from debian.sources; no-op once /usr/lib/raspi-firmware/start4.elf exists";
+
+/// `cargo xtask setup [--backports] [--raspi-firmware]`.
 pub fn cmd(args: &[String]) -> std::process::ExitCode {
     let mut bp = false;
+    let mut fw = false;
     for a in args {
         match a.as_str() {
             "--backports" => bp = true,
+            "--raspi-firmware" => fw = true,
+            "--help" | "-h" => {
+                println!("{HELP}");
+                return std::process::ExitCode::SUCCESS;
+            }
             other => {
-                eprintln!("setup: unknown option `{other}` (only --backports)");
+                eprintln!("setup: unknown option `{other}`\n\n{HELP}");
                 return std::process::ExitCode::from(2);
             }
         }
     }
-    match ensure(Need::All, bp) {
+    let r = ensure(Need::All, bp).and_then(|()| if fw { raspi_firmware() } else { Ok(()) });
+    match r {
         Ok(()) => {
             println!("setup: ok");
             std::process::ExitCode::SUCCESS
@@ -282,5 +369,19 @@ mod tests {
         assert!(s.contains("URIs: http://deb.example/debian\n"));
         assert!(!s.contains("security"));
         assert!(backports_stanza("Types: deb\nURIs: http://x/debian-security\n").is_none());
+    }
+
+    #[test]
+    fn non_free_firmware_from_deb822() {
+        let src = "Types: deb\n# a comment\nURIs: http://deb.example/debian\n\
+                   Suites: bookworm bookworm-updates\nComponents: main\n\n\
+                   Types: deb\nURIs: http://deb.example/debian-security\nSuites: bookworm-security\n\
+                   Components: main\n";
+        let s = non_free_firmware_stanza(src).unwrap();
+        assert_eq!(
+            s,
+            "Types: deb\nURIs: http://deb.example/debian\nSuites: bookworm bookworm-updates\n\
+             Components: non-free-firmware\n"
+        );
     }
 }

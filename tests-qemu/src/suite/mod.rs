@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use crate::boot::build::{KernelBuild, Output};
 use crate::cases::{self, dtb::DTB_CHECKS, kvm::KVM_CHECKS, steps::STEPS};
+use crate::sdcard::checks as sdcard;
 use crate::{image, setup, util};
 use options::Options;
 use pool::BootJob;
@@ -46,6 +47,7 @@ pub fn cmd(args: &[String]) -> ExitCode {
     steps(&o, &root, &mut tally);
     dtb_checks(&o, &root, qemu, &mut tally);
     boots(&o, qemu, &mut tally);
+    sdcard_checks(&o, &mut tally);
     kvm_checks(&o, &mut tally);
     println!("\nsuite time: {:.1}s", suite_start.elapsed().as_secs_f64());
     tally.finish()
@@ -65,6 +67,7 @@ fn list(o: &Options) {
             names.push(format!("{}{extra}", j.name));
         }
     }
+    names.extend(sdcard::NAMES.iter().map(|n| n.to_string()));
     if !o.quick {
         names.extend(KVM_CHECKS.iter().map(|k| k.name.to_string()));
     }
@@ -239,6 +242,17 @@ fn run_boots(o: &Options, mut jobs: Vec<BootJob>, tally: &mut Tally) {
         tally.record(&r.name, r.ok);
     }
     report::print_times(&results);
+}
+
+/// The Raspberry Pi 4 SD-card checks (`sdcard/checks.rs`); they print their own lines.
+fn sdcard_checks(o: &Options, tally: &mut Tally) {
+    for (name, outcome) in sdcard::run(o.kernel.as_deref(), |n| o.selected(n)) {
+        match outcome {
+            sdcard::Outcome::Pass(_) => tally.record(name, true),
+            sdcard::Outcome::Fail(_) => tally.record(name, false),
+            sdcard::Outcome::Skipped(_) => tally.skipped += 1,
+        }
+    }
 }
 
 fn kvm_checks(o: &Options, tally: &mut Tally) {
