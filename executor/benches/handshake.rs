@@ -1,7 +1,7 @@
 //! Host micro-benchmarks of the executor's hot paths (no harness crate: each is a timed loop
 //! reporting ns per operation, median of 5 runs).
 //!
-//! `cargo bench -p executor --features std --target host-tuple`
+//! `cargo bench -p aiolos-executor --features std --target host-tuple`
 //!
 //! What they show: a notify that finds the owner awake costs one fence and one load (the
 //! skip), a kick adds the notifier's `set`; spawn, BH and cross-thread ping-pong give the

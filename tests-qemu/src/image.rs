@@ -154,7 +154,7 @@ pub fn cmd(args: &[String]) -> ExitCode {
     }
     let mut build = Command::new("cargo");
     build
-        .args(["build", "--release", "-p", "kernel"])
+        .args(["build", "--release", "-p", util::KERNEL_PACKAGE])
         .current_dir(util::workspace_root());
     eprintln!("{}", util::display_command(&build));
     match util::run_captured(&mut build, Duration::from_secs(900)) {

@@ -199,7 +199,7 @@ pub fn run(args: &[String]) -> ExitCode {
 fn build_kernel() -> Result<PathBuf, String> {
     let mut build = Command::new("cargo");
     build
-        .args(["build", "--release", "-p", "kernel"])
+        .args(["build", "--release", "-p", util::KERNEL_PACKAGE])
         .current_dir(util::workspace_root());
     println!("kvm: {}", util::display_command(&build));
     let st = build

@@ -81,7 +81,7 @@ fn cmd_run(args: &[String]) -> ExitCode {
         None => {
             let mut build = Command::new("cargo");
             build
-                .args(["build", "--release", "-p", "kernel"])
+                .args(["build", "--release", "-p", util::KERNEL_PACKAGE])
                 .current_dir(util::workspace_root());
             println!("{}", util::display_command(&build));
             match build.status() {

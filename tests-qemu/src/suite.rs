@@ -501,13 +501,13 @@ const STEPS: &[Step] = &[
             "cargo",
             "clippy",
             "-p",
-            "hal",
+            "aiolos-hal",
             "-p",
-            "executor",
+            "aiolos-executor",
             "-p",
             "tests-qemu",
             "--features",
-            "executor/std",
+            "aiolos-executor/std",
             "--target",
             "host-tuple",
             "--all-targets",
@@ -525,7 +525,7 @@ const STEPS: &[Step] = &[
             "cargo",
             "test",
             "-p",
-            "hal",
+            "aiolos-hal",
             "-p",
             "tests-qemu",
             "--target",
@@ -541,7 +541,7 @@ const STEPS: &[Step] = &[
             "cargo",
             "test",
             "-p",
-            "executor",
+            "aiolos-executor",
             "--features",
             "std",
             "--target",
@@ -560,7 +560,7 @@ const STEPS: &[Step] = &[
             "cargo",
             "test",
             "-p",
-            "executor",
+            "aiolos-executor",
             "--features",
             "std",
             "--target",
@@ -1108,7 +1108,7 @@ fn run_step(step: &Step, root: &Path) -> (bool, String) {
 
 fn build_kernel(root: &Path) -> (bool, String) {
     let mut cmd = Command::new("cargo");
-    cmd.args(["build", "--release", "-p", "kernel"])
+    cmd.args(["build", "--release", "-p", util::KERNEL_PACKAGE])
         .current_dir(root);
     println!("==> build-kernel: {}", util::display_command(&cmd));
     match util::run_captured(&mut cmd, Duration::from_secs(900)) {
@@ -1215,7 +1215,7 @@ fn mutant_elf(name: &str) -> PathBuf {
 /// would replace them, linker script included).
 fn build_mutant(root: &Path, name: &str) -> (bool, String) {
     let mut cmd = Command::new("cargo");
-    cmd.args(["build", "--release", "-p", "kernel", "--config"])
+    cmd.args(["build", "--release", "-p", util::KERNEL_PACKAGE, "--config"])
         .arg(format!(
             "target.aarch64-unknown-none.rustflags=['--cfg','aiolos_mutant=\"{name}\"']"
         ))

@@ -29,7 +29,10 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-/// The release kernel ELF that `cargo build --release -p kernel` produces.
+/// The package of the runtime crate and demo binary (`kernel/`; its binary is `kernel`).
+pub const KERNEL_PACKAGE: &str = "aiolos";
+
+/// The release kernel ELF that `cargo build --release -p aiolos` produces.
 pub fn kernel_elf() -> PathBuf {
     target_dir().join("aarch64-unknown-none/release/kernel")
 }
