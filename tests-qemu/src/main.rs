@@ -1,4 +1,4 @@
-//! aiolos host harness: `cargo xtask <command>` (setup, run, boot, test, dtb-check).
+//! aiolos host harness: `cargo xtask <command>` (setup, run, boot, test, dtb-check, new-app).
 //!
 //! std only, no external crates. See README.md for the commands.
 
@@ -7,6 +7,7 @@ mod dtb_check;
 mod elf;
 mod image;
 mod kvm;
+mod new_app;
 mod qemu;
 mod setup;
 mod suite;
@@ -32,6 +33,8 @@ commands:
   dtb-check FILE.dtb      check a device tree against what aiolos supports
   kvm [OPTIONS]           boot the kernel under real KVM, nested in an arm64 Linux VM
                           (downloads ~70 MB of arm64 packages once; `kvm --help`)
+  new-app DIR             create a standalone application crate on this checkout's
+                          runtime in DIR (`new-app --help`; `new-app --test` checks it)
 
 boot options (run, boot):
 {}
@@ -135,6 +138,7 @@ fn main() -> ExitCode {
         "image" => image::cmd(rest),
         "dtb-check" => dtb_check::run(rest),
         "kvm" => kvm::run(rest),
+        "new-app" => new_app::cmd(rest),
         "help" | "--help" | "-h" => {
             println!("{}", usage());
             ExitCode::SUCCESS
