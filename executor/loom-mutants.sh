@@ -23,7 +23,7 @@ for m in no_owner_fence no_notifier_fence rmw_relaxed no_sleep_fence no_latch_fe
     esac
     log="$(mktemp)"
     if RUSTFLAGS="--cfg loom --cfg aiolos_mutant=\"$m\"" \
-        cargo test -q -p executor --features std --target x86_64-unknown-linux-gnu --release \
+        cargo test -q -p aiolos-executor --features std --target x86_64-unknown-linux-gnu --release \
         --test loom -- --nocapture "$test" >"$log" 2>&1 &&
         grep -q "mutant caught" "$log"; then
         echo "mutant $m: caught -- $(grep -o 'loom found.*' "$log" | head -1)"

@@ -1,8 +1,8 @@
 //! Host micro-benchmarks of the executor's hot paths (no harness crate: each is a timed loop
 //! reporting ns per operation, median of 5 runs).
 //!
-//! `cargo bench -p executor --features std --target host-tuple` (wake path without
-//! statistics) and `cargo bench -p executor --features std,stats --target host-tuple` (with);
+//! `cargo bench -p aiolos-executor --features std --target host-tuple` (wake path without
+//! statistics) and `cargo bench -p aiolos-executor --features std,stats --target host-tuple` (with);
 //! the first line says which. Numbers: executor/README.md.
 //!
 //! What they show: a notify that finds the owner awake costs one fence and one load (the

@@ -39,7 +39,7 @@ pub fn load_segment(elf: &[u8]) -> Result<Phdr, String> {
         [one] => Ok(*one),
         [] => Err("no PT_LOAD segment".into()),
         more => Err(format!(
-            "{} PT_LOAD segments: an Image is a flat copy of exactly one (see linker/kernel.ld)",
+            "{} PT_LOAD segments: an Image is a flat copy of exactly one (see kernel/link/aiolos.ld)",
             more.len()
         )),
     }

@@ -12,6 +12,7 @@ mod dtb;
 mod dtb_check;
 mod elf;
 mod image;
+mod new_app;
 mod sdcard;
 mod setup;
 mod suite;
@@ -102,6 +103,14 @@ const COMMANDS: &[Cmd] = &[
                   to dd onto a card (`sdcard --help`)",
         help: || sdcard::HELP.into(),
         run: sdcard::cmd,
+    },
+    Cmd {
+        name: "new-app",
+        synopsis: "new-app [--name NAME] DIR",
+        summary: "create a standalone application crate on this checkout's runtime\n\
+                  in DIR (`new-app --test` generates one outside the workspace and boots it)",
+        help: || new_app::HELP.into(),
+        run: new_app::cmd,
     },
     Cmd {
         name: "kvm",

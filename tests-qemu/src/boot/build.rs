@@ -39,8 +39,8 @@ impl KernelBuild {
     /// The demo kernel, release profile: what `run`, `image`, `kvm` and the suite boot.
     pub fn release() -> Self {
         KernelBuild {
-            package: "kernel",
-            bin: None,
+            package: "aiolos",
+            bin: Some("kernel"),
             profile: "release",
             mutant: None,
             target_dir: None,
@@ -141,7 +141,7 @@ mod tests {
         let r = KernelBuild::release();
         assert_eq!(
             util::display_command(&r.command()),
-            "cargo build --release -p kernel"
+            "cargo build --release -p aiolos --bin kernel"
         );
         assert_eq!(
             r.elf(),
@@ -152,7 +152,7 @@ mod tests {
         assert!(line.starts_with("CARGO_TARGET_DIR="), "{line}");
         assert!(
             line.ends_with(
-                "cargo build --release -p kernel --config \
+                "cargo build --release -p aiolos --bin kernel --config \
                  'target.aarch64-unknown-none.rustflags=['\\''--cfg'\\'','\\''aiolos_mutant=\"sgi_skip\"'\\'']'"
             ),
             "{line}"
@@ -168,7 +168,7 @@ mod tests {
         assert!(d.elf().ends_with("aarch64-unknown-none/debug/app"));
         assert_eq!(
             util::display_command(&d.command()),
-            "cargo build --profile dev -p kernel --bin app"
+            "cargo build --profile dev -p aiolos --bin app"
         );
     }
 }
