@@ -15,8 +15,8 @@ use core::arch::asm;
 use core::fmt;
 use core::sync::atomic::AtomicU32;
 
-/// The affinity fields of an MPIDR_EL1 value (Aff3 at bits [39:32], Aff2 [23:16], Aff1 [15:8],
-/// Aff0 [7:0]); the MT, U and RES1 bits are always masked off, so two `Mpidr`s compare equal
+/// The affinity fields of an MPIDR_EL1 value (Aff3 at bits \[39:32\], Aff2 \[23:16\], Aff1 \[15:8\],
+/// Aff0 \[7:0\]); the MT, U and RES1 bits are always masked off, so two `Mpidr`s compare equal
 /// exactly when they name the same core.
 ///
 /// This is the value PSCI `CPU_ON` takes as `target_cpu`, and the one the DTB's `/cpus/cpu@N`
@@ -25,8 +25,8 @@ use core::sync::atomic::AtomicU32;
 pub struct Mpidr(u64);
 
 impl Mpidr {
-    /// The bits of MPIDR_EL1 that hold affinity: Aff3 [39:32], Aff2 [23:16], Aff1 [15:8],
-    /// Aff0 [7:0].
+    /// The bits of MPIDR_EL1 that hold affinity: Aff3 \[39:32\], Aff2 \[23:16\], Aff1 \[15:8\],
+    /// Aff0 \[7:0\].
     pub const AFFINITY_MASK: u64 = 0xff_00ff_ffff;
 
     /// From a raw MPIDR_EL1 value (or a DTB `/cpus/cpu@N/reg`): keeps the affinity bits only.
@@ -63,7 +63,7 @@ impl Mpidr {
     }
 
     /// Aff3.Aff2.Aff1.Aff0 packed into 32 bits, one byte per level: the layout of
-    /// GICR_TYPER.Affinity_Value (GICR_TYPER[63:32]).
+    /// GICR_TYPER.Affinity_Value (GICR_TYPER\[63:32\]).
     pub const fn packed_u32(self) -> u32 {
         ((self.aff(3) as u32) << 24)
             | ((self.aff(2) as u32) << 16)
@@ -81,8 +81,8 @@ impl Mpidr {
         )
     }
 
-    /// The GICD_IROUTER<n> value that routes an SPI to this core (Interrupt_Routing_Mode = 0):
-    /// Aff3 at [39:32], Aff2 [23:16], Aff1 [15:8], Aff0 [7:0] — the MPIDR layout itself.
+    /// The `GICD_IROUTER<n>` value that routes an SPI to this core (Interrupt_Routing_Mode = 0):
+    /// Aff3 at \[39:32\], Aff2 \[23:16\], Aff1 \[15:8\], Aff0 \[7:0\] — the MPIDR layout itself.
     pub const fn irouter(self) -> u64 {
         self.0
     }

@@ -14,7 +14,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 /// The encoding of `hlt #0xf000`: HLT is 0xd440_0000 | imm16 << 5.
 pub const HLT_SEMIHOSTING: u32 = 0xd440_0000 | (0xf000 << 5);
 
-/// SYS_WRITEC: one character at [x1].
+/// SYS_WRITEC: one character at `[x1]`.
 pub const SYS_WRITEC: u64 = 0x03;
 /// SYS_WRITE0: the NUL-terminated string at x1.
 pub const SYS_WRITE0: u64 = 0x04;

@@ -2,7 +2,7 @@
 //!
 //! * Before the MMU is on only the primary core runs and locks cannot be used (they are
 //!   atomics), so writes go straight to the UART.
-//! * Afterwards every write takes [`TX`], a spin lock held with IRQs masked (so an interrupt
+//! * Afterwards every write takes `TX`, a spin lock held with IRQs masked (so an interrupt
 //!   handler on the same core can never find it taken), formats into a ring buffer and
 //!   pushes what the UART's FIFO accepts. Once the console's interrupt is wired (the
 //!   platform floor registers [`on_irq`] and calls [`interrupt_wired`]) the rest leaves
@@ -116,7 +116,7 @@ impl Write for Raw {
 /// Install the console.
 ///
 /// # Safety
-/// Single-core boot only (see [`BootCell::set`]); `uart` must describe a real device.
+/// Single-core boot only (see `BootCell::set`); `uart` must describe a real device.
 pub unsafe fn init(uart: Uart) {
     // SAFETY: forwarded contract.
     unsafe { UART.set(uart) };
@@ -125,7 +125,7 @@ pub unsafe fn init(uart: Uart) {
 /// Install the fallback console (no DTB to tell us better).
 ///
 /// # Safety
-/// As for [`init`]; only on a platform where [`EARLYCON_PL011`] is a PL011 (QEMU virt).
+/// As for [`init`]; only on a platform where `EARLYCON_PL011` is a PL011 (QEMU virt).
 pub unsafe fn init_fallback() {
     // SAFETY: forwarded contract; the address is QEMU virt's PL011.
     unsafe { UART.set(Uart::Pl011(Pl011::new(EARLYCON_PL011))) };

@@ -21,7 +21,7 @@ static PSCI: BootCell<hal::psci::Conduit> = BootCell::new();
 /// Register the PSCI conduit that powers the machine off when semihosting is absent.
 ///
 /// # Safety
-/// As [`BootCell::set`]: single-core boot.
+/// As `BootCell::set`: single-core boot.
 pub unsafe fn set_psci(conduit: hal::psci::Conduit) {
     // SAFETY: forwarded contract.
     unsafe { PSCI.set(conduit) };

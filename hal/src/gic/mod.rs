@@ -82,7 +82,7 @@ pub struct CoreId {
 }
 
 /// An acknowledged interrupt, from [`GicCpu::ack`]. Hand it back to [`GicCpu::eoi`] unchanged:
-/// on GICv2 the raw GICC_IAR value of an SGI carries the source CPU (bits [12:10]) and the EOI
+/// on GICv2 the raw GICC_IAR value of an SGI carries the source CPU (bits \[12:10\]) and the EOI
 /// must write the same value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IrqAck {

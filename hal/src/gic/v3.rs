@@ -139,8 +139,8 @@ pub struct RedistributorRegion {
     pub size: usize,
 }
 
-/// The ICC_SGI1R_EL1 value that sends SGI `sgi` to the core `target`: Aff3 [55:48],
-/// RS [47:44] = Aff0 / 16, Aff2 [39:32], INTID [27:24], Aff1 [23:16], TargetList [15:0] with
+/// The ICC_SGI1R_EL1 value that sends SGI `sgi` to the core `target`: Aff3 \[55:48\],
+/// RS \[47:44\] = Aff0 / 16, Aff2 \[39:32\], INTID \[27:24\], Aff1 \[23:16\], TargetList \[15:0\] with
 /// bit Aff0 % 16. (Aff0 >= 16 needs range-selector support, ICC_CTLR_EL1.RSS = 1.)
 pub const fn icc_sgi1r_value(sgi: u8, target: Mpidr) -> u64 {
     let aff0 = target.aff(0);

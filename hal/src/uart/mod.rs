@@ -7,7 +7,7 @@
 //! **Adding a UART** is one driver file and one line: write `uart/<name>.rs` with the device
 //! type, its [`UartDevice`] impl and a `pub static DRIVER: UartDriver` (its name, the DTB
 //! `compatible` strings it serves, and how to build it from a node), then add
-//! `<name>::<Type>` to the [`drivers!`] list below. The DTB parser ([`crate::dtb`]) finds the
+//! `<name>::<Type>` to the `drivers!` list below. The DTB parser ([`crate::dtb`]) finds the
 //! console's driver in [`DRIVERS`], `dtb-check` prints its name, and the kernel builds the
 //! device through [`UartDriver::new`]: none of them names a UART.
 

@@ -174,7 +174,7 @@ impl UartDevice for Pl011 {
         }
         r.UARTDR.set(byte.into());
     }
-    /// A received byte, if one is waiting (errors in UARTDR[11:8] are dropped).
+    /// A received byte, if one is waiting (errors in UARTDR\[11:8\] are dropped).
     fn try_getc(&self) -> Option<u8> {
         let r = self.regs();
         if r.UARTFR.is_set(UARTFR::RXFE) {

@@ -3,7 +3,7 @@
 //!
 //! Wake path (see docs/ARCHITECTURE.md): a waker or `Bh::schedule` on any core or in any
 //! IRQ handler → `Context::notify` (executor/src/context.rs: fence, check `notify_me`) →
-//! [`SgiNotifier::set`] (notifier.rs: pending word, SGI if the owner is in WFI) → the owner
+//! `SgiNotifier::set` (its `EventNotifier::set`) (notifier.rs: pending word, SGI if the owner is in WFI) → the owner
 //! leaves WFE/WFI, lowers `notify_me`, accepts, runs the task.
 
 pub mod console_rx;

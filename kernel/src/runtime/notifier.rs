@@ -1,7 +1,7 @@
 //! The EventNotifier of a core: a pending word, WFE on its monitor, then WFI, woken by an SGI.
 //!
 //! This replaces QEMU's eventfd. The executor's `notify_me`/`notified` handshake decides
-//! *whether* to call [`SgiNotifier::set`]; this file decides *how* to wake the owner:
+//! *whether* to call `set` (`EventNotifier::set` of [`SgiNotifier`]); this file decides *how* to wake the owner:
 //!
 //! * `set` (any core, any IRQ handler): store 1 to `pending`; then, if the owner has
 //!   announced it is about to WFI, send it the wake SGI. A remote store to `pending` already
