@@ -12,19 +12,29 @@
     unsafe_op_in_unsafe_fn
 )]
 
+// The public API, under semver: `api`, the `entry!` and `println!`/`print!` macros. The
+// modules marked `#[doc(hidden)]` are public only because those macros expand to them and the
+// in-tree demo/test binary (`main.rs`: `selftest`) reaches them; they, the test hooks and the
+// `aiolos_mutant` cfgs are not part of the API and may change in any release.
 pub mod api;
 mod boot;
 mod boot_cell;
+#[doc(hidden)]
 pub mod console;
 mod drivers;
 mod exception;
+#[doc(hidden)]
 pub mod exit;
 mod irq;
 mod panic;
 mod percpu;
+#[doc(hidden)]
 pub mod platform;
+#[doc(hidden)]
 pub mod runtime;
+#[doc(hidden)]
 pub mod selftest;
+#[doc(hidden)]
 pub mod smp;
 
 /// Primary core, MMU and caches on (called by `entry.S` after `boot::early_main`): bring the

@@ -1,4 +1,4 @@
-//! Memory layout constants shared by `entry.S`, `linker/kernel.ld` and the MMU setup.
+//! Memory layout constants shared by `entry.S`, `kernel/link/aiolos.ld` and the MMU setup.
 //!
 //! Each core owns one block of the `.stacks` section, low to high:
 //!
@@ -19,14 +19,14 @@ pub const EXC_STACK_SIZE: usize = 16 * 1024;
 pub const MAIN_STACK_SIZE: usize = 64 * 1024;
 /// Offset of the exception stack's top within a core's block.
 pub const EXC_STACK_TOP: usize = PAGE_SIZE + EXC_STACK_SIZE;
-/// Bytes per core in `.stacks`; `linker/kernel.ld` has the same number.
+/// Bytes per core in `.stacks`; `kernel/link/aiolos.ld` has the same number.
 pub const STACK_STRIDE: usize = EXC_STACK_TOP + PAGE_SIZE + MAIN_STACK_SIZE;
 /// Offsets of the two guard pages within a core's block.
 pub const GUARD_OFFSETS: [usize; 2] = [0, EXC_STACK_TOP];
 
 const _: () = assert!(
     STACK_STRIDE == 0x16000,
-    "keep linker/kernel.ld STACK_STRIDE in step"
+    "keep kernel/link/aiolos.ld STACK_STRIDE in step"
 );
 const _: () = assert!(
     MAX_CPUS * STACK_STRIDE <= 2 * 1024 * 1024,
