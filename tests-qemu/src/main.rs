@@ -6,6 +6,7 @@
 //! overview, its `--help` text and the function that runs it (given the arguments after the
 //! command name; `--help`/`-h` never reaches it).
 
+mod args;
 mod boot;
 mod cases;
 mod dtb;

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::args::Args;
+
 pub const QEMU: &str = "qemu-system-aarch64";
 
 /// Which accelerator to ask QEMU for.
@@ -94,47 +96,34 @@ impl BootConfig {
     /// A lone `--` is ignored (so `cargo xtask run -- --smp 2` works).
     pub fn parse(args: &[String]) -> Result<BootConfig, String> {
         let mut c = BootConfig::default();
-        let mut it = args.iter().peekable();
-        while let Some(arg) = it.next() {
-            if arg == "--" {
-                continue;
-            }
-            let (key, inline) = match arg.split_once('=') {
-                Some((k, v)) if k.starts_with("--") => (k.to_string(), Some(v.to_string())),
-                _ => (arg.clone(), None),
-            };
-            let mut value = |name: &str| -> Result<String, String> {
-                match &inline {
-                    Some(v) => Ok(v.clone()),
-                    None => it.next().cloned().ok_or(format!("{name} needs a value")),
-                }
-            };
-            match key.as_str() {
+        let mut args = Args::new(args);
+        while let Some(key) = args.next_key() {
+            match key {
                 "--smp" => {
-                    c.smp = parse_num(&value("--smp")?, "--smp")?;
+                    c.smp = parse_num(&args.value()?, "--smp")?;
                     if c.smp == 0 {
                         return Err("--smp must be at least 1".into());
                     }
                 }
                 "--gic" => {
-                    c.gic = parse_num(&value("--gic")?, "--gic")?;
+                    c.gic = parse_num(&args.value()?, "--gic")?;
                     if c.gic != 2 && c.gic != 3 {
                         return Err("--gic must be 2 or 3".into());
                     }
                 }
                 "--el" => {
-                    c.el = parse_num(&value("--el")?, "--el")?;
+                    c.el = parse_num(&args.value()?, "--el")?;
                     if c.el != 1 && c.el != 2 {
                         return Err("--el must be 1 or 2".into());
                     }
                 }
                 "--cpu" => {
-                    c.cpu = value("--cpu")?;
+                    c.cpu = args.value()?;
                     c.cpu_explicit = true;
                 }
-                "--mem" | "-m" => c.mem = value("--mem")?,
+                "--mem" | "-m" => c.mem = args.value()?,
                 "--accel" => {
-                    c.accel = match value("--accel")?.as_str() {
+                    c.accel = match args.value()?.as_str() {
                         "tcg" => Accel::Tcg,
                         "kvm" => Accel::Kvm,
                         "auto" => Accel::Auto,
@@ -142,19 +131,19 @@ impl BootConfig {
                     }
                 }
                 "--interactive" => c.interactive = true,
-                "--append" => c.append.push(value("--append")?),
-                "--kernel" => c.kernel = Some(PathBuf::from(value("--kernel")?)),
-                "--dtb" => c.dtb = Some(PathBuf::from(value("--dtb")?)),
-                "--qemu-arg" => c.qemu_extra.push(value("--qemu-arg")?),
+                "--append" => c.append.push(args.value()?),
+                "--kernel" => c.kernel = Some(PathBuf::from(args.value()?)),
+                "--dtb" => c.dtb = Some(PathBuf::from(args.value()?)),
+                "--qemu-arg" => c.qemu_extra.push(args.value()?),
                 "--board" => {
-                    c.board = match value("--board")?.as_str() {
+                    c.board = match args.value()?.as_str() {
                         "virt" => Board::Virt,
                         "raspi4b" => Board::Raspi4b,
                         other => return Err(format!("--board: unknown board `{other}`")),
                     }
                 }
                 "--load-addr" => {
-                    let v = value("--load-addr")?;
+                    let v = args.value()?;
                     let addr = match v.strip_prefix("0x") {
                         Some(hex) => u64::from_str_radix(hex, 16),
                         None => v.parse(),
@@ -162,7 +151,7 @@ impl BootConfig {
                     .map_err(|_| format!("--load-addr: `{v}` is not an address"))?;
                     c.load_addr = Some(addr);
                 }
-                _ => return Err(format!("unknown option `{arg}`")),
+                _ => return Err(format!("unknown option `{key}`")),
             }
         }
         Ok(c)

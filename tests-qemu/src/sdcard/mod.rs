@@ -71,28 +71,18 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
     };
     let mut board: Option<String> = None;
     let mut append: Vec<String> = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (k, inline) = match a.split_once('=') {
-            Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        let mut val = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or(format!("{k} needs a value"))
-        };
+    let mut args = crate::args::Args::new(args);
+    while let Some(k) = args.next_key() {
         match k {
             "--" => {}
             "--help" | "-h" => return Ok(None),
-            "--board" => board = Some(val()?),
-            "-o" | "--output" => o.out = PathBuf::from(val()?),
-            "--append" => append.push(val()?),
-            "--firmware" => o.firmware = PathBuf::from(val()?),
-            "--dtb" => o.dtb = Some(PathBuf::from(val()?)),
-            "--image" => o.image = Some(PathBuf::from(val()?)),
-            _ => return Err(format!("unknown option `{a}`")),
+            "--board" => board = Some(args.value()?),
+            "-o" | "--output" => o.out = PathBuf::from(args.value()?),
+            "--append" => append.push(args.value()?),
+            "--firmware" => o.firmware = PathBuf::from(args.value()?),
+            "--dtb" => o.dtb = Some(PathBuf::from(args.value()?)),
+            "--image" => o.image = Some(PathBuf::from(args.value()?)),
+            _ => return Err(format!("unknown option `{k}`")),
         }
     }
     match board.as_deref() {

@@ -31,30 +31,25 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         kernel: None,
         list: false,
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (k, inline) = match a.split_once('=') {
-            Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        let mut val = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or(format!("{k} needs a value"))
-        };
+    let mut args = crate::args::Args::new(args);
+    while let Some(k) = args.next_key() {
         match k {
             "--" => {}
             "--quick" => o.quick = true,
             "--list" => o.list = true,
-            "--kernel" => o.kernel = Some(PathBuf::from(val()?)),
-            "--filter" => o.filters.push(val()?),
-            "--jobs" | "-j" => o.jobs = val()?.parse().map_err(|_| "--jobs: not a number")?,
-            "--timeout" => {
-                o.timeout =
-                    Duration::from_secs(val()?.parse().map_err(|_| "--timeout: not a number")?)
+            "--kernel" => o.kernel = Some(PathBuf::from(args.value()?)),
+            "--filter" => o.filters.push(args.value()?),
+            "--jobs" | "-j" => {
+                o.jobs = args.value()?.parse().map_err(|_| "--jobs: not a number")?
             }
-            _ => return Err(format!("unknown option `{a}`")),
+            "--timeout" => {
+                o.timeout = Duration::from_secs(
+                    args.value()?
+                        .parse()
+                        .map_err(|_| "--timeout: not a number")?,
+                )
+            }
+            _ => return Err(format!("unknown option `{k}`")),
         }
     }
     o.jobs = o.jobs.max(1);

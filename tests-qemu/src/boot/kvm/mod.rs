@@ -101,32 +101,22 @@ impl Default for Opts {
 
 fn parse(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts::default();
-    let mut it = args.iter().filter(|a| *a != "--");
-    while let Some(a) = it.next() {
-        let (flag, inline) = match a.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            match &inline {
-                Some(v) => Ok(v.clone()),
-                None => it.next().cloned().ok_or(format!("{name} needs a value")),
-            }
-        };
+    let mut args = crate::args::Args::new(args);
+    while let Some(flag) = args.next_key() {
         match flag {
-            "--kernel" => o.kernel = Some(PathBuf::from(value(flag)?)),
+            "--kernel" => o.kernel = Some(PathBuf::from(args.value()?)),
             "--smp" => {
-                let v = value(flag)?;
+                let v = args.value()?;
                 o.smp = v
                     .parse()
                     .ok()
                     .filter(|n| (1..=8).contains(n))
                     .ok_or(format!("--smp: `{v}` is not 1..=8"))?;
             }
-            "--mem" => o.mem = value(flag)?,
-            "--append" => o.append = Some(value(flag)?),
+            "--mem" => o.mem = args.value()?,
+            "--append" => o.append = Some(args.value()?),
             "--timeout" => {
-                let v = value(flag)?;
+                let v = args.value()?;
                 o.timeout = v
                     .parse()
                     .ok()
