@@ -48,11 +48,14 @@ pub mod error;
 pub mod fdt;
 pub mod platform;
 
-pub use check::{bootability, CpuProblem, NotBootable, Report};
+pub use check::{
+    assumed_boot_mpidr, bootability, bootability_on, cpu_plan, gic_core_limit, start_method,
+    Bootable, CpuPlan, CpuProblem, NotBootable, Ram, Report, StartMethod, Unstartable,
+};
 pub use error::DtbError;
 pub use platform::{
     Conduit, Console, Cpu, Cpus, EnableMethod, Gic, GicKind, Interrupt, Memory, Platform, Psci,
-    PsciVersion, Region, Regions, Timer, UartKind, FIRST_UART,
+    PsciVersion, Region, Regions, Timer, UartKind, FIRST_UART, GICV2_COMPATIBLES, GICV3_COMPATIBLE,
 };
 
 /// Largest DTB we accept (`totalsize`). QEMU's are 1 MiB (padded); board DTBs < 100 KiB.
