@@ -6,54 +6,70 @@
 //! `cpu-release-addr`, clean it to the point of coherency, DSB, SEV). A core that fails to
 //! start is reported and boot goes on with the rest.
 
-use super::layout::MAX_CPUS;
+use super::arena;
 use crate::println;
-use crate::smp::{self, CoreMap};
+use crate::smp::{self, CoreFlags, CoreMap};
+use core::sync::atomic::{AtomicBool, AtomicU8};
 use hal::dtb::StartMethod;
 
-/// Assign core indices from the DTB's CPU list (boot core = 0) and start every other core,
-/// in the order and by the method of `hal::dtb::cpu_plan` (what `dtb-check` judges).
-/// Returns (online, described).
-pub fn start() -> (usize, usize) {
+/// Assign core indices from the DTB's CPU list (boot core = 0) in the order and by the
+/// method of `hal::dtb::cpu_plan` (what `dtb-check` judges), and install the per-core table
+/// for exactly that many cores (boot arena). Before the GIC and the runtime, which size
+/// their per-core state by it.
+pub fn plan() {
     let platform = crate::platform::get();
     let me = hal::cpu::core_mpidr();
-    let mut map = CoreMap {
-        mpidr: [u64::MAX; MAX_CPUS],
-        count: 1,
+    let planned = hal::dtb::cpu_plan(platform, me)
+        .filter(|(_, how)| matches!(how, Ok(m) if *m != StartMethod::Boot))
+        .count()
+        + 1;
+    // SAFETY: single-core boot, MMU on, IRQs masked.
+    let (mpidr, online, gicv2_if) = unsafe {
+        (
+            arena::alloc_slice(planned, |_| u64::MAX),
+            arena::alloc_slice(planned, |_| AtomicBool::new(false)),
+            arena::alloc_slice(planned, |_| AtomicU8::new(0)),
+        )
     };
-    map.mpidr[0] = me;
-    let mut described = 0;
+    let (Some(mpidr), Some(online), Some(gicv2_if)) = (mpidr, online, gicv2_if) else {
+        crate::exit::fail(format_args!("boot arena exhausted by the core table"));
+    };
+    mpidr[0] = me;
+    let mut count = 1;
     for (cpu, how) in hal::dtb::cpu_plan(platform, me) {
-        described += 1;
         match how {
             Ok(StartMethod::Boot) => {}
             Err(why) => println!(
                 "cpu {} (mpidr {:#x}): cannot be started: {}",
                 cpu.node, cpu.mpidr, why
             ),
-            Ok(_) if map.count == MAX_CPUS => println!(
-                "cpu {} (mpidr {:#x}): ignored (more than {} cpus)",
-                cpu.node, cpu.mpidr, MAX_CPUS
-            ),
             Ok(_) => {
-                map.mpidr[map.count] = cpu.mpidr;
-                map.count += 1;
+                if let Some(slot) = mpidr.get_mut(count) {
+                    *slot = cpu.mpidr;
+                    count += 1;
+                }
             }
         }
     }
-    let described = described.max(1);
     // SAFETY: still single-core (no secondary started yet), IRQs masked.
-    unsafe { smp::install(map) };
-    super::publish_for_secondaries();
+    unsafe { smp::install(CoreMap { mpidr }, CoreFlags { online, gicv2_if }) };
     smp::mark_primary_online();
+}
 
+/// Start every core [`plan`] assigned an index. Returns (online, described).
+pub fn start() -> (usize, usize) {
+    let platform = crate::platform::get();
+    let me = hal::cpu::core_mpidr();
+    super::publish_for_secondaries();
+    let mut described = 0;
     let mut core = 1;
     for (cpu, how) in hal::dtb::cpu_plan(platform, me) {
+        described += 1;
         let method = match how {
             Ok(StartMethod::Boot) | Err(_) => continue,
             Ok(m) => m,
         };
-        if core >= smp::possible_count() {
+        if smp::mpidr_of(core) != Some(cpu.mpidr) {
             break;
         }
         if let Err(why) = start_one(core, cpu.mpidr, method) {
@@ -69,7 +85,7 @@ pub fn start() -> (usize, usize) {
         }
         core += 1;
     }
-    (smp::online_count(), described)
+    (smp::online_count(), described.max(1))
 }
 
 fn start_one(core: usize, mpidr: u64, method: StartMethod) -> Result<(), hal::psci::PsciError> {
