@@ -258,7 +258,7 @@ impl fmt::Display for Bootable<'_> {
             Ram::ZeroSized(n) => write!(
                 f,
                 "yes, if the bootloader fills in /memory ({n} memory range(s) of size 0, \
-                 as the Raspberry Pi firmware completes them)"
+                 firmware such as the Raspberry Pi's completes them)"
             )?,
             Ram::Missing => write!(
                 f,

@@ -120,6 +120,20 @@ pub fn dts_src(src: &str) -> Option<Vec<u8>> {
         "dtc: {}\n{src}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // To run another checker over the fixtures (e.g. an older `dtb-check`, to see a test
+    // fail before its fix): AIOLOS_DTS_DUMP=DIR keeps each compiled blob there.
+    if let Some(dir) = std::env::var_os("AIOLOS_DTS_DUMP") {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        // Relaxed: only a unique file name per fixture is needed.
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{:?}-{n}.dtb", std::thread::current().name().unwrap_or("t"));
+        std::fs::write(
+            PathBuf::from(dir).join(name.replace(['"', ':'], "")),
+            &o.stdout,
+        )
+        .unwrap();
+    }
     Some(o.stdout)
 }
 
