@@ -50,7 +50,7 @@ fn check_virt(opts: &str, v3: bool, conduit: Conduit) {
         (t.secure_phys, t.non_secure_phys, t.virt, t.hyp),
         (29, 30, 27, 26)
     );
-    assert_eq!(bootability(&p), Ok(()));
+    assert_eq!(bootability(&p).unwrap().to_string(), "yes");
     assert!(common::report(&b).ends_with("bootable: yes\n"));
 }
 

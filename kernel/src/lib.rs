@@ -43,6 +43,8 @@ pub mod smp;
 extern "C" fn kernel_main() -> ! {
     let platform = platform::get();
     banner(platform);
+    // The per-core table first: the GIC and the runtime size their per-core state by it.
+    boot::secondaries::plan();
     drivers::init_gic_primary(platform);
     runtime::init_primary();
     let (online, described) = boot::secondaries::start();

@@ -35,11 +35,14 @@ pub fn discover(dtb: &'static [u8]) -> &'static Platform<'static> {
             crate::exit::fail(format_args!("unusable console: {}", why));
         }
     }
-    match hal::dtb::bootability(&platform) {
-        Ok(()) => {}
-        // A CPU we cannot start is reported when we try; boot goes on with the rest (and a
-        // uniprocessor DTB's only CPU needs no enable-method at all).
-        Err(hal::dtb::NotBootable::Cpu { .. }) => {}
+    // The verdict `dtb-check` prints, from the same function, for this core as the boot CPU.
+    // CPUs that cannot be started do not stop the boot (secondaries.rs reports each one).
+    match hal::dtb::bootability_on(&platform, hal::cpu::core_mpidr()) {
+        Ok(b) if b.as_is() => {}
+        Ok(b) => crate::exit::fail(format_args!(
+            "device tree not bootable as it is: {} (the bootloader did not)",
+            b
+        )),
         Err(why) => crate::exit::fail(format_args!("device tree not bootable: {}", why)),
     }
     // SAFETY: single-core boot, before any reader.

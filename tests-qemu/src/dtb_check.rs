@@ -2,7 +2,9 @@
 //! whether it can boot there. The discovery and the verdict are `hal::dtb`'s — the same code
 //! the kernel runs — so this tool cannot disagree with the kernel.
 //!
-//! Output: the [`hal::dtb::Report`] lines, ending with `bootable: yes` (exit 0) or
+//! Output: the [`hal::dtb::Report`] lines, ending with `bootable: yes` (exit 0; possibly
+//! `yes, if the bootloader fills in /memory ...` and `; warning: N of M CPUs cannot be
+//! started: ...`, the kernel's own verdict from `hal::dtb::bootability`) or
 //! `bootable: no: <reason>` (exit 1). An unreadable file or a broken blob is also
 //! `bootable: no: <error>` (exit 1); a usage error exits 2.
 
@@ -13,7 +15,12 @@ use hal::dtb::{bootability, Platform, Report};
 pub const HELP: &str = "usage: cargo xtask dtb-check FILE.dtb
 
 Prints what the kernel would discover from the device tree (hal::dtb, the kernel's own
-parser) and ends with `bootable: yes` (exit 0) or `bootable: no: <reason>` (exit 1);
+parser and its verdict function) and ends with the verdict line:
+  bootable: yes                                          exit 0
+  bootable: yes, if the bootloader fills in /memory ...  exit 0 (/memory of size 0 or none)
+  bootable: yes; warning: N of M CPUs cannot be started: ...   exit 0 (the kernel boots
+                                                         on the CPUs it can start)
+  bootable: no: <reason>                                 exit 1
 exit 2 on a usage error.";
 
 /// Entry point; `args` are the arguments after `dtb-check` (one DTB path).

@@ -48,15 +48,20 @@ pub mod error;
 pub mod fdt;
 pub mod platform;
 
-pub use check::{bootability, CpuProblem, NotBootable, Report};
+pub use check::{
+    assumed_boot_mpidr, bootability, bootability_on, cpu_plan, gic_core_limit, start_method,
+    Bootable, CpuPlan, CpuProblem, NotBootable, Ram, Report, StartMethod, Unstartable,
+};
 pub use error::DtbError;
 pub use platform::{
     Conduit, Console, Cpu, Cpus, EnableMethod, Gic, GicKind, Interrupt, Memory, Platform, Psci,
-    PsciVersion, Region, Regions, Timer, UartKind, FIRST_UART,
+    PsciVersion, Region, Regions, Timer, UartKind, FIRST_UART, GICV2_COMPATIBLES, GICV3_COMPATIBLE,
 };
 
-/// Largest DTB we accept (`totalsize`). QEMU's are 1 MiB (padded); board DTBs < 100 KiB.
-pub const MAX_TOTALSIZE: usize = 2 * 1024 * 1024;
+/// Largest DTB we accept (`totalsize`). QEMU's dumps are 1 MiB (padded), and QEMU grows a
+/// `-dtb` file to 2 × (its size + 10000) bytes before placing it, so a 1 MiB dump arrives
+/// as 2,117,152 bytes; board DTBs are < 100 KiB.
+pub const MAX_TOTALSIZE: usize = 4 * 1024 * 1024;
 
 /// Validates the header of the DTB at physical address `ptr` (as handed over in x0) and
 /// returns the whole blob as a slice of `totalsize` bytes.

@@ -14,8 +14,10 @@ use crate::uart::{UartDriver, UartProps};
 
 /// RAM, reserved and reservation-map ranges kept (more are dropped and flagged).
 pub const MAX_RANGES: usize = 16;
-/// CPUs kept (more are dropped and flagged).
-pub const MAX_CPUS: usize = 16;
+/// CPUs kept (more are dropped and flagged, and the verdict warns about them). GICv2 routes
+/// to 8 cores; GICv3's affinity routing has no such limit, so this only bounds what one
+/// parse holds (QEMU `virt` with GICv3 has at most 512 CPUs).
+pub const MAX_CPUS: usize = 512;
 /// GICv3 redistributor regions kept.
 pub const MAX_REDIST_REGIONS: usize = 8;
 
@@ -246,13 +248,24 @@ pub struct Platform<'a> {
     pub timer: Result<Option<Timer<'a>>, DtbError<'a>>,
 }
 
-const GICV2_COMPATIBLES: [&str; 4] = [
+/// The compatibles Linux's GICv2 driver (`drivers/irqchip/irq-gic.c`, `IRQCHIP_DECLARE`)
+/// takes: all the same distributor / CPU-interface programming model.
+pub const GICV2_COMPATIBLES: [&str; 12] = [
     "arm,gic-400",
     "arm,cortex-a15-gic",
     "arm,cortex-a9-gic",
     "arm,cortex-a7-gic",
+    "arm,arm11mp-gic",
+    "arm,arm1176jzf-devchip-gic",
+    "arm,eb11mp-gic",
+    "arm,tc11mp-gic",
+    "arm,pl390",
+    "brcm,brahma-b15-gic",
+    "qcom,msm-8660-qgic",
+    "qcom,msm-qgic2",
 ];
-const GICV3_COMPATIBLE: &str = "arm,gic-v3";
+/// The compatible Linux's GICv3 driver (`irq-gic-v3.c`) takes.
+pub const GICV3_COMPATIBLE: &str = "arm,gic-v3";
 
 impl<'a> Platform<'a> {
     /// Validates the blob (header and the whole structure block) and discovers the platform.
@@ -441,9 +454,37 @@ fn is_gic(node: &Node<'_>) -> bool {
         .unwrap_or(false)
 }
 
+/// The node's own `interrupt-parent`, if it names another node.
+fn own_parent<'a>(fdt: &Fdt<'a>, node: &Node<'a>) -> Result<Option<Node<'a>>, DtbError<'a>> {
+    match node.u32_prop("interrupt-parent")? {
+        Some(ph) => {
+            let parent = fdt.by_phandle(ph)?;
+            Ok((parent != *node).then_some(parent))
+        }
+        None => Ok(None),
+    }
+}
+
+/// From the interrupt controller `first`, follow `interrupt-parent` links (a GPC, an ictlr,
+/// a wakeup controller stacked on the GIC) until a GIC; `first` itself when the chain ends
+/// without one. Bounded by [`super::fdt::MAX_DEPTH`] links (a cycle ends there).
+fn follow_to_gic<'a>(fdt: &Fdt<'a>, first: Node<'a>) -> Result<Node<'a>, DtbError<'a>> {
+    let mut node = first;
+    for _ in 0..super::fdt::MAX_DEPTH {
+        if is_gic(&node) {
+            return Ok(node);
+        }
+        match own_parent(fdt, &node)? {
+            Some(parent) => node = parent,
+            None => break,
+        }
+    }
+    Ok(first)
+}
+
 fn find_gic<'a>(fdt: &Fdt<'a>, root: &Node<'a>) -> Result<Gic<'a>, DtbError<'a>> {
     let node = match root.u32_prop("interrupt-parent")? {
-        Some(ph) => fdt.by_phandle(ph)?,
+        Some(ph) => follow_to_gic(fdt, fdt.by_phandle(ph)?)?,
         None => {
             let mut gic = None;
             let mut other = None;
@@ -533,6 +574,35 @@ fn gic_intid<'a>(node: &Node<'a>, spec: &[u8]) -> Result<u32, DtbError<'a>> {
     Ok(base + num)
 }
 
+/// Whether `ctrl` is a controller stacked on the GIC that hands its specifiers through
+/// unchanged (i.MX8's GPC, Tegra's ictlr: a hierarchical domain with the GIC's
+/// `#interrupt-cells`, whose `interrupt-parent` chain reaches the GIC).
+fn passes_to_gic<'a>(
+    fdt: &Fdt<'a>,
+    ctrl: &Node<'a>,
+    gic_phandle: Option<u32>,
+) -> Result<bool, DtbError<'a>> {
+    let Some(gic_ph) = gic_phandle else {
+        return Ok(false);
+    };
+    let gic = fdt.by_phandle(gic_ph)?;
+    let cells = gic.u32_prop("#interrupt-cells")?;
+    let mut node = *ctrl;
+    for _ in 0..super::fdt::MAX_DEPTH {
+        if node.prop("interrupt-controller")?.is_none()
+            || node.u32_prop("#interrupt-cells")? != cells
+        {
+            return Ok(false);
+        }
+        match own_parent(fdt, &node)? {
+            Some(parent) if parent == gic => return Ok(true),
+            Some(parent) => node = parent,
+            None => return Ok(false),
+        }
+    }
+    Ok(false)
+}
+
 /// Interrupt number `index` of `node`, from `interrupts-extended` or from `interrupts` with
 /// the nearest `interrupt-parent` (the node's own or an ancestor's).
 fn interrupt<'a>(
@@ -552,7 +622,10 @@ fn interrupt<'a>(
         Ok(c as usize * 4)
     };
     let decode = |ph: u32, ctrl: &Node<'a>, spec: &[u8]| -> Result<Interrupt, DtbError<'a>> {
-        if Some(ph) == gic_phandle || (gic_phandle.is_none() && is_gic(ctrl)) {
+        if Some(ph) == gic_phandle
+            || (gic_phandle.is_none() && is_gic(ctrl))
+            || passes_to_gic(fdt, ctrl, gic_phandle)?
+        {
             Ok(Interrupt::Intid(gic_intid(node, spec)?))
         } else {
             Ok(Interrupt::NotGic(ph))
@@ -594,8 +667,13 @@ fn interrupt<'a>(
 }
 
 fn find_psci<'a>(fdt: &Fdt<'a>) -> Result<Option<Psci>, DtbError<'a>> {
-    let Some(node) = fdt.find("/psci")? else {
-        return Ok(None);
+    // The binding allows the node at the root or under /firmware (TI K3 and others).
+    let node = match fdt.find("/psci")? {
+        Some(n) => n,
+        None => match fdt.find("/firmware/psci")? {
+            Some(n) => n,
+            None => return Ok(None),
+        },
     };
     let mut version = None;
     for c in node.strings("compatible")? {

@@ -90,3 +90,58 @@ pub fn report(blob: &[u8]) -> String {
         Err(e) => format!("bootable: no: {e}\n"),
     }
 }
+
+/// DTS source text compiled with dtc, or None (SKIPPED notice) when dtc is absent.
+pub fn dts_src(src: &str) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let child = Command::new("dtc")
+        .args(["-I", "dts", "-O", "dtb", "-q", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(_) => {
+            eprintln!("SKIPPED: dtc not found");
+            println!("SKIPPED: dtc not found");
+            return None;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(src.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "dtc: {}\n{src}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // To run another checker over the fixtures (e.g. an older `dtb-check`, to see a test
+    // fail before its fix): AIOLOS_DTS_DUMP=DIR keeps each compiled blob there.
+    if let Some(dir) = std::env::var_os("AIOLOS_DTS_DUMP") {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        // Relaxed: only a unique file name per fixture is needed.
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{:?}-{n}.dtb", std::thread::current().name().unwrap_or("t"));
+        std::fs::write(
+            PathBuf::from(dir).join(name.replace(['"', ':'], "")),
+            &o.stdout,
+        )
+        .unwrap();
+    }
+    Some(o.stdout)
+}
+
+/// The `bootable:` line of the report for `blob`.
+pub fn verdict(blob: &[u8]) -> String {
+    report(blob)
+        .lines()
+        .find(|l| l.starts_with("bootable:"))
+        .unwrap_or("(no bootable: line)")
+        .to_string()
+}

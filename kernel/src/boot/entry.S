@@ -78,15 +78,18 @@ spin_table_entry:
     mov     x9, #0xffffff               // Aff2..Aff0
     movk    x9, #0xff, lsl #32          // Aff3
     and     x0, x0, x9
-    adrp    x9, SPIN_TABLE_MPIDRS
-    add     x9, x9, :lo12:SPIN_TABLE_MPIDRS
+    adrp    x9, SPIN_TABLE_MPIDRS       // the table's address (boot arena), see smp.rs
+    ldr     x9, [x9, :lo12:SPIN_TABLE_MPIDRS]
+    adrp    x3, SPIN_TABLE_COUNT
+    ldr     x3, [x3, :lo12:SPIN_TABLE_COUNT]
     mov     x1, #0
-2:  ldr     x2, [x9, x1, lsl #3]
+2:  cmp     x1, x3
+    b.hs    4f
+    ldr     x2, [x9, x1, lsl #3]
     cmp     x2, x0
     b.eq    3f
     add     x1, x1, #1
-    cmp     x1, #{max_cpus}
-    b.lo    2b
+    b       2b
 4:  wfe                                 // not a core we know: park it
     b       4b
 3:  mov     x0, x1
@@ -97,13 +100,20 @@ spin_table_entry:
 // stack overflow into a guard page is then reported instead of faulting forever.
 // Per-core block (low to high, see layout.rs):
 //   [guard][exception stack][guard][main stack]
-// Clobbers x9, x10; keeps x0.
+// Core 0's block is the image's .stacks; core i > 0 has block i - 1 of the secondaries'
+// blocks in the boot arena (SECONDARY_STACKS_BASE, written by the primary).
+// Clobbers x9, x10, x11; keeps x0.
 setup_stacks:
+    cbnz    x0, 1f
     adrp    x9, __stacks_start
     add     x9, x9, :lo12:__stacks_start
+    b       2f
+1:  adrp    x9, SECONDARY_STACKS_BASE
+    ldr     x9, [x9, :lo12:SECONDARY_STACKS_BASE]
+    sub     x11, x0, #1
     ldr     x10, ={stack_stride}
-    madd    x9, x0, x10, x9             // block base
-    add     x10, x9, #{exc_stack_top}
+    madd    x9, x11, x10, x9            // block base
+2:  add     x10, x9, #{exc_stack_top}
     msr     spsel, #1
     mov     sp, x10                     // SP_EL1: exception stack
     msr     spsel, #0

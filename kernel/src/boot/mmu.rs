@@ -6,20 +6,45 @@
 //! * the first 4 GiB at 2 MiB granularity (four level-2 tables): a block is Normal
 //!   write-back inner-shareable if it overlaps RAM (from the DTB) or the image, else
 //!   Device-nGnRE; boards such as the Raspberry Pi 4 have RAM and MMIO in the same GiB;
-//! * the 2 MiB block holding the stacks through a level-3 table that leaves each core's
-//!   two guard pages unmapped;
+//! * the 2 MiB block holding core 0's stacks, and every 2 MiB block of the secondaries'
+//!   stacks (in the boot arena, `arena.rs`), through a level-3 table that leaves each core's
+//!   two guard pages unmapped (the arena's tables live in the arena, after the stacks);
 //! * above 4 GiB, 1 GiB blocks: Normal if wholly RAM, else Device.
 //!
 //! Built by the primary core with the MMU off (plain stores, no atomics: exclusives on
 //! Device memory, which is what all memory is with the MMU off, fail on real hardware).
 
-use super::layout::{self, Span, GUARD_OFFSETS, MAX_CPUS, PAGE_SIZE, STACK_STRIDE};
+use super::layout::{self, Span, GUARD_OFFSETS, PAGE_SIZE, STACK_STRIDE};
 use core::cell::UnsafeCell;
 
 const ENTRIES: usize = 512;
 const GIB: usize = 1 << 30;
 const BLOCK_2M: usize = 2 << 20;
 const FINE_GIBS: usize = 4;
+/// Below this the tables map at 2 MiB (and 4 KiB where guard pages are): the boot arena,
+/// whose stacks need guard pages, must lie below it.
+pub const FINE_LIMIT: usize = FINE_GIBS * GIB;
+
+/// The secondaries' stack blocks and the level-3 tables (one per 2 MiB block of them,
+/// 4 KiB each, from `l3_tables` on) that unmap their guard pages.
+#[derive(Clone, Copy, Debug)]
+pub struct SecondaryStacks {
+    pub blocks: Span,
+    pub l3_tables: usize,
+    pub l3_count: usize,
+}
+
+impl SecondaryStacks {
+    /// The level-3 table for the 2 MiB block at `addr`, if the block holds secondary stacks.
+    fn table_for(&self, addr: usize) -> Option<usize> {
+        let first = self.blocks.start & !(BLOCK_2M - 1);
+        if self.blocks.start == self.blocks.end || addr < first || addr >= self.blocks.end {
+            return None;
+        }
+        let i = (addr - first) / BLOCK_2M;
+        (i < self.l3_count).then(|| self.l3_tables + i * PAGE_SIZE)
+    }
+}
 
 // Descriptor bits (Arm ARM D8.3).
 const DESC_BLOCK: u64 = 0b01;
@@ -78,7 +103,7 @@ fn covers(a: Span, start: usize, len: usize) -> bool {
 ///
 /// # Safety
 /// Must run once, on the primary core, before any other core runs and before the MMU is on.
-pub unsafe fn build(ram: &[Span]) -> MmuConfig {
+pub unsafe fn build(ram: &[Span], secondary: SecondaryStacks) -> MmuConfig {
     let image = layout::image();
     let stacks = layout::stacks();
     let stacks_block = stacks.start & !(BLOCK_2M - 1);
@@ -94,6 +119,11 @@ pub unsafe fn build(ram: &[Span]) -> MmuConfig {
             let addr = gib * GIB + i * BLOCK_2M;
             *entry = if addr == stacks_block {
                 t.l3_stacks.0.as_ptr() as u64 | DESC_TABLE
+            } else if let Some(l3) = secondary.table_for(addr) {
+                // SAFETY: a page of arena memory reserved for this table (caller: MMU off,
+                // single core), written with plain stores.
+                unsafe { fill_l3(l3 as *mut u64, addr, secondary.blocks) };
+                l3 as u64 | DESC_TABLE
             } else if is_ram(addr, BLOCK_2M) {
                 addr as u64 | NORMAL | DESC_BLOCK
             } else {
@@ -108,24 +138,32 @@ pub unsafe fn build(ram: &[Span]) -> MmuConfig {
         t.l1.0[gib] = addr as u64 | if wholly_ram { NORMAL } else { DEVICE } | DESC_BLOCK;
     }
 
-    for (i, entry) in t.l3_stacks.0.iter_mut().enumerate() {
-        let addr = stacks_block + i * PAGE_SIZE;
-        let guard = (0..MAX_CPUS).any(|cpu| {
-            GUARD_OFFSETS
-                .iter()
-                .any(|g| addr == stacks.start + cpu * STACK_STRIDE + g)
-        });
-        *entry = if guard {
-            0
-        } else {
-            addr as u64 | NORMAL | DESC_TABLE
-        };
-    }
+    // SAFETY: the static table, exclusively ours (caller's contract).
+    unsafe { fill_l3(t.l3_stacks.0.as_mut_ptr(), stacks_block, stacks) };
 
     MmuConfig {
         ttbr0: t.l1.0.as_ptr() as u64,
         tcr: tcr(),
         mair: MAIR,
+    }
+}
+
+/// Fill the level-3 table at `table` for the 2 MiB block at `block`: Normal pages, except
+/// the guard pages of the stack blocks laid out from `stacks.start`.
+///
+/// # Safety
+/// `table` is 4 KiB of memory only this core writes, MMU off.
+unsafe fn fill_l3(table: *mut u64, block: usize, stacks: Span) {
+    debug_assert!(STACK_STRIDE.is_multiple_of(PAGE_SIZE) && GUARD_OFFSETS.len() == 2);
+    for i in 0..ENTRIES {
+        let addr = block + i * PAGE_SIZE;
+        let entry = if layout::is_guard_in(stacks, addr) {
+            0
+        } else {
+            addr as u64 | NORMAL | DESC_TABLE
+        };
+        // SAFETY: `i < 512` entries of the caller's table.
+        unsafe { table.add(i).write_volatile(entry) };
     }
 }
 
@@ -145,10 +183,16 @@ fn tcr() -> u64 {
 /// caches off, and a stale line from before boot must not shadow them once caches are on.
 /// (Secondaries skip this: invalidating by VA with their MMU off could discard lines that
 /// are not theirs.)
-pub fn invalidate_tables() {
+pub fn invalidate_tables(secondary: SecondaryStacks) {
     let start = TABLES.0.get() as usize;
     // SAFETY: the tables are whole pages of our own, written only by this core.
     unsafe { hal::cache::dcache_invalidate_range(start, core::mem::size_of::<Tables>()) };
+    if secondary.l3_count > 0 {
+        // SAFETY: as above: arena pages holding our level-3 tables.
+        unsafe {
+            hal::cache::dcache_invalidate_range(secondary.l3_tables, secondary.l3_count * PAGE_SIZE)
+        };
+    }
 }
 
 /// Turn on the MMU, the data and the instruction caches on this core.

@@ -10,17 +10,17 @@
 //!    (so boot, a lower floor, never names the top one): locks, atomics, the GIC,
 //!    secondaries ([`secondaries`]).
 
+pub mod arena;
 pub mod layout;
 mod locate_dtb;
 mod mmu;
 pub mod secondaries;
 
 use crate::boot_cell::BootCell;
-use layout::{Span, EXC_STACK_TOP, MAX_CPUS, STACK_STRIDE};
+use layout::{Span, EXC_STACK_TOP, PAGE_SIZE, STACK_STRIDE};
 
 core::arch::global_asm!(
     include_str!("entry.S"),
-    max_cpus = const MAX_CPUS,
     stack_stride = const STACK_STRIDE,
     exc_stack_top = const EXC_STACK_TOP,
 );
@@ -109,13 +109,92 @@ extern "C" fn early_main(dtb_ptr: usize, entry_el: u64, image_base: usize) {
             n += 1;
         }
     }
+    let ram = &ram[..n];
+    let stacks = place_arena(platform, ram, dtb);
     // SAFETY: primary core, before the MMU and before any secondary runs.
     unsafe {
-        let cfg = mmu::build(&ram[..n]);
+        let cfg = mmu::build(ram, stacks);
         MMU.set(cfg);
-        mmu::invalidate_tables();
+        mmu::invalidate_tables(stacks);
         mmu::enable(&cfg);
         crate::boot_cell::set_mmu_on();
+    }
+}
+
+/// Bytes of per-core state the arena holds for each core beyond its stacks: an executor
+/// context, a notifier, the core table's words, `PerCore` slots (with room to spare).
+const STATE_PER_CORE: usize = core::mem::size_of::<executor::Context>() + 1024;
+
+/// Size the boot arena for the cores `hal::dtb::cpu_plan` will start, place it in RAM
+/// (after the image, clear of the DTB and reserved ranges, in the first 4 GiB that the MMU
+/// maps page by page where needed) and lay the secondaries' stack blocks at its start.
+/// Returns the stack blocks and where their level-3 tables go.
+fn place_arena(
+    platform: &hal::dtb::Platform<'static>,
+    ram: &[Span],
+    dtb: &[u8],
+) -> mmu::SecondaryStacks {
+    const BLOCK_2M: usize = 2 << 20;
+    let cores = hal::dtb::cpu_plan(platform, hal::cpu::core_mpidr())
+        .filter(|(_, how)| how.is_ok())
+        .count()
+        .max(1);
+    let stacks_len = ((cores - 1) * STACK_STRIDE).next_multiple_of(BLOCK_2M);
+    let l3_len = stacks_len / BLOCK_2M * PAGE_SIZE;
+    let state_len = cores * STATE_PER_CORE + 64 * 1024;
+    let len = (stacks_len + l3_len + state_len).next_multiple_of(BLOCK_2M);
+
+    let mut avoid = [Span { start: 0, end: 0 }; 2 + 2 * hal::dtb::platform::MAX_RANGES];
+    let mut k = 0;
+    let mut push = |s: Span| {
+        if let Some(slot) = avoid.get_mut(k) {
+            *slot = s;
+            k += 1;
+        }
+    };
+    push(layout::image());
+    push(Span {
+        start: dtb.as_ptr() as usize,
+        end: dtb.as_ptr() as usize + dtb.len(),
+    });
+    if let Ok(m) = &platform.memory {
+        for r in m.reserved.list.iter().chain(m.rsvmap.list.iter()) {
+            push(Span {
+                start: r.base as usize,
+                end: r.base.saturating_add(r.size) as usize,
+            });
+        }
+    }
+    let image = layout::image();
+    let limit = mmu::FINE_LIMIT;
+    let Some(span) = arena::place(ram, &avoid[..k], image.end, len, limit)
+        .or_else(|| arena::place(ram, &avoid[..k], 0, len, limit))
+    else {
+        crate::exit::fail(format_args!(
+            "no room in RAM below {:#x} for {} cores' stacks and state ({} KiB)",
+            limit,
+            cores,
+            len / 1024
+        ));
+    };
+    let stacks = Span {
+        start: span.start,
+        end: span.start + (cores - 1) * STACK_STRIDE,
+    };
+    // SAFETY: single-core boot, MMU off; `span` is RAM nothing else uses.
+    unsafe {
+        layout::set_secondary_stacks(stacks);
+        arena::init(Span {
+            start: span.start + stacks_len,
+            end: span.end,
+        });
+    }
+    // SAFETY: single-core boot: the bump pointer is ours.
+    let l3 = unsafe { arena::alloc_bytes(l3_len, PAGE_SIZE) }.unwrap_or(0);
+    mmu::SecondaryStacks {
+        blocks: stacks,
+        l3_tables: l3,
+        l3_count: l3_len / PAGE_SIZE,
     }
 }
 
@@ -123,6 +202,7 @@ extern "C" fn early_main(dtb_ptr: usize, entry_el: u64, image_base: usize) {
 pub fn publish_for_secondaries() {
     let cell = &MMU as *const _ as usize;
     hal::cache::dcache_clean_range(cell, core::mem::size_of_val(&MMU));
+    layout::publish_secondary_stacks();
 }
 
 /// Secondary core, MMU off. Returns its core index (to `entry.S`, which calls

@@ -6,83 +6,104 @@
 //! `cpu-release-addr`, clean it to the point of coherency, DSB, SEV). A core that fails to
 //! start is reported and boot goes on with the rest.
 
-use super::layout::MAX_CPUS;
+use super::arena;
 use crate::println;
-use crate::smp::{self, CoreMap};
-use hal::dtb::EnableMethod;
+use crate::smp::{self, CoreFlags, CoreMap};
+use core::sync::atomic::{AtomicBool, AtomicU8};
+use hal::dtb::StartMethod;
 
-/// Assign core indices from the DTB's CPU list (boot core = 0) and start every other core.
-/// Returns (online, described).
+/// Assign core indices from the DTB's CPU list (boot core = 0) in the order and by the
+/// method of `hal::dtb::cpu_plan` (what `dtb-check` judges), and install the per-core table
+/// for exactly that many cores (boot arena). Before the GIC and the runtime, which size
+/// their per-core state by it.
+pub fn plan() {
+    let platform = crate::platform::get();
+    let me = hal::cpu::core_mpidr();
+    let planned = hal::dtb::cpu_plan(platform, me)
+        .filter(|(_, how)| matches!(how, Ok(m) if *m != StartMethod::Boot))
+        .count()
+        + 1;
+    // SAFETY: single-core boot, MMU on, IRQs masked.
+    let (mpidr, online, gicv2_if) = unsafe {
+        (
+            arena::alloc_slice(planned, |_| u64::MAX),
+            arena::alloc_slice(planned, |_| AtomicBool::new(false)),
+            arena::alloc_slice(planned, |_| AtomicU8::new(0)),
+        )
+    };
+    let (Some(mpidr), Some(online), Some(gicv2_if)) = (mpidr, online, gicv2_if) else {
+        crate::exit::fail(format_args!("boot arena exhausted by the core table"));
+    };
+    mpidr[0] = me;
+    let mut count = 1;
+    for (cpu, how) in hal::dtb::cpu_plan(platform, me) {
+        match how {
+            Ok(StartMethod::Boot) => {}
+            Err(why) => println!(
+                "cpu {} (mpidr {:#x}): cannot be started: {}",
+                cpu.node, cpu.mpidr, why
+            ),
+            Ok(_) => {
+                if let Some(slot) = mpidr.get_mut(count) {
+                    *slot = cpu.mpidr;
+                    count += 1;
+                }
+            }
+        }
+    }
+    // SAFETY: still single-core (no secondary started yet), IRQs masked.
+    unsafe { smp::install(CoreMap { mpidr }, CoreFlags { online, gicv2_if }) };
+    smp::mark_primary_online();
+}
+
+/// Start every core [`plan`] assigned an index. Returns (online, described).
 pub fn start() -> (usize, usize) {
     let platform = crate::platform::get();
     let me = hal::cpu::core_mpidr();
-    let mut map = CoreMap {
-        mpidr: [u64::MAX; MAX_CPUS],
-        count: 1,
-    };
-    map.mpidr[0] = me;
-    let mut described = 0;
-    let list = match &platform.cpus {
-        Ok(cpus) => &cpus.list[..],
-        Err(_) => &[],
-    };
-    for cpu in list.iter().filter(|c| !c.disabled) {
-        described += 1;
-        if cpu.mpidr == me {
-            continue;
-        }
-        if map.count == MAX_CPUS {
-            println!(
-                "cpu mpidr {:#x}: ignored (more than {} cpus)",
-                cpu.mpidr, MAX_CPUS
-            );
-            continue;
-        }
-        map.mpidr[map.count] = cpu.mpidr;
-        map.count += 1;
-    }
-    let described = described.max(1);
-    // SAFETY: still single-core (no secondary started yet), IRQs masked.
-    unsafe { smp::install(map) };
     super::publish_for_secondaries();
-    smp::mark_primary_online();
-
-    for core in 1..smp::possible_count() {
-        let mpidr = smp::mpidr_of(core).expect("core < possible_count");
-        let cpu = list
-            .iter()
-            .find(|c| c.mpidr == mpidr)
-            .expect("the map was built from this list");
-        if let Err(why) = start_one(core, mpidr, &cpu.enable_method) {
-            println!("cpu {} (mpidr {:#x}): not started: {}", core, mpidr, why);
-            continue;
+    let mut described = 0;
+    let mut core = 1;
+    for (cpu, how) in hal::dtb::cpu_plan(platform, me) {
+        described += 1;
+        let method = match how {
+            Ok(StartMethod::Boot) | Err(_) => continue,
+            Ok(m) => m,
+        };
+        if smp::mpidr_of(core) != Some(cpu.mpidr) {
+            break;
         }
-        if !wait_online(core) {
+        if let Err(why) = start_one(core, cpu.mpidr, method) {
+            println!(
+                "cpu {} (mpidr {:#x}): not started: {}",
+                core, cpu.mpidr, why
+            );
+        } else if !wait_online(core) {
             println!(
                 "cpu {} (mpidr {:#x}): did not come online within 1 s",
-                core, mpidr
+                core, cpu.mpidr
             );
         }
+        core += 1;
     }
-    (smp::online_count(), described)
+    (smp::online_count(), described.max(1))
 }
 
-fn start_one(core: usize, mpidr: u64, method: &EnableMethod) -> Result<(), StartError> {
+fn start_one(core: usize, mpidr: u64, method: StartMethod) -> Result<(), hal::psci::PsciError> {
     match method {
-        EnableMethod::Psci => {
-            let conduit = crate::platform::psci_conduit().ok_or(StartError::NoPsci)?;
+        StartMethod::Psci { conduit, .. } => {
+            let conduit = match conduit {
+                hal::dtb::Conduit::Hvc => hal::psci::Conduit::Hvc,
+                hal::dtb::Conduit::Smc => hal::psci::Conduit::Smc,
+            };
             hal::psci::cpu_on(
                 conduit,
                 mpidr,
                 super::secondary_entry_addr() as u64,
                 core as u64,
             )
-            .map_err(StartError::Psci)
         }
-        EnableMethod::SpinTable {
-            release_addr: Some(release_addr),
-        } => {
-            let addr = *release_addr as usize;
+        StartMethod::SpinTable { release_addr } => {
+            let addr = release_addr as usize;
             // SAFETY: the DTB names this word as the core's release address; the firmware's
             // holding pen polls it. Clean to PoC: the waiting core reads with its MMU off.
             unsafe {
@@ -92,7 +113,7 @@ fn start_one(core: usize, mpidr: u64, method: &EnableMethod) -> Result<(), Start
             hal::cpu::sev();
             Ok(())
         }
-        _ => Err(StartError::NoMethod),
+        StartMethod::Boot => Ok(()),
     }
 }
 
@@ -106,20 +127,4 @@ fn wait_online(core: usize) -> bool {
         core::hint::spin_loop();
     }
     smp::is_online(core)
-}
-
-enum StartError {
-    NoPsci,
-    NoMethod,
-    Psci(hal::psci::PsciError),
-}
-
-impl core::fmt::Display for StartError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            StartError::NoPsci => write!(f, "enable-method psci but the DTB has no /psci node"),
-            StartError::NoMethod => write!(f, "no supported enable-method"),
-            StartError::Psci(e) => write!(f, "PSCI CPU_ON failed: {}", e),
-        }
-    }
 }

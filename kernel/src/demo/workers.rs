@@ -24,8 +24,9 @@ static POOL: spin::Once<WorkerPool<u64, u64, 8>> = spin::Once::new();
 fn pool(cores: usize) -> &'static WorkerPool<u64, u64, 8> {
     POOL.call_once(|| {
         let workers = WORKERS.call_once(|| {
-            // Cores 1.. are workers; on one core, the core itself.
+            // Cores 1.. (at most 16) are workers; on one core, the core itself.
             (1..cores.max(2))
+                .take(16)
                 .map(|c| context(c.min(cores - 1)).expect("online"))
                 .collect()
         });

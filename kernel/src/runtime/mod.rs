@@ -12,39 +12,31 @@ pub mod notifier;
 pub mod signal;
 pub mod stats_table;
 
-use crate::boot::layout::MAX_CPUS;
+use crate::boot_cell::BootCell;
 use crate::irq::{self, SGI_WAKE};
 use executor::Context;
 use notifier::{CntvctClock, SgiNotifier};
 
-/// One context per core, indexed by core index.
-pub static CONTEXTS: [Context; MAX_CPUS] = Context::array();
-
-static NOTIFIERS: [SgiNotifier; MAX_CPUS] = {
-    let mut i = 0;
-    let mut n = [const { SgiNotifier::new(0) }; MAX_CPUS];
-    while i < MAX_CPUS {
-        n[i] = SgiNotifier::new(i);
-        i += 1;
-    }
-    n
-};
+/// One context and one notifier per core, indexed by core index: boot arena memory for as
+/// many cores as the per-core table has (allocated by [`init_primary`]).
+static CONTEXTS: BootCell<&'static [Context]> = BootCell::new();
+static NOTIFIERS: BootCell<&'static [SgiNotifier]> = BootCell::new();
 
 static CLOCK: CntvctClock = CntvctClock;
 
-/// The context of core `core`.
+/// The context of core `core` (a core the table has).
 pub fn context(core: usize) -> &'static Context {
-    &CONTEXTS[core]
+    &CONTEXTS.get().expect("contexts are allocated at boot")[core]
 }
 
 /// The context of the calling core.
 pub fn this_context() -> &'static Context {
-    &CONTEXTS[crate::smp::core_index()]
+    context(crate::smp::core_index())
 }
 
-/// The EventNotifier of core `core`.
+/// The EventNotifier of core `core` (a core the table has).
 pub fn notifier(core: usize) -> &'static SgiNotifier {
-    &NOTIFIERS[core]
+    &NOTIFIERS.get().expect("notifiers are allocated at boot")[core]
 }
 
 /// The wake SGI only has to end WFI; the news itself is in the notifier's latch.
@@ -56,8 +48,21 @@ fn on_timer(_intid: u32) {
     hal::timer::disarm();
 }
 
-/// Primary, before secondaries start: register the runtime's interrupt handlers.
+/// Primary, before secondaries start: allocate every core's context and notifier, register
+/// the runtime's interrupt handlers.
 pub fn init_primary() {
+    let n = crate::smp::possible_count();
+    // SAFETY: single-core boot, MMU on, IRQs masked; before any reader.
+    unsafe {
+        let (Some(contexts), Some(notifiers)) = (
+            crate::boot::arena::alloc_slice(n, Context::new),
+            crate::boot::arena::alloc_slice(n, SgiNotifier::new),
+        ) else {
+            crate::exit::fail(format_args!("boot arena exhausted by {} contexts", n));
+        };
+        CONTEXTS.set(contexts);
+        NOTIFIERS.set(notifiers);
+    }
     irq::register(SGI_WAKE as u32, on_wake_sgi);
     irq::register(
         crate::drivers::virt_timer_intid(crate::platform::get()),
@@ -78,9 +83,9 @@ fn attach_this_core() {
     hal::timer::disarm();
     // It bounds every monitor wait even if no store ever comes.
     hal::timer::enable_event_stream(EVENT_STREAM_US);
-    NOTIFIERS[core].init_budget();
-    CONTEXTS[core]
-        .attach(&NOTIFIERS[core], &CLOCK)
+    notifier(core).init_budget();
+    context(core)
+        .attach(notifier(core), &CLOCK)
         .expect("each core attaches its own context once");
 }
 

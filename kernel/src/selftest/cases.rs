@@ -378,6 +378,7 @@ pub async fn worker_completion_returns_to_submitter() -> TestResult {
     let pool = POOL.call_once(|| {
         WorkerPool::new(WORKERS.call_once(|| {
             (1..n.max(2))
+                .take(16)
                 .map(|c| context(c.min(n - 1)).expect("online"))
                 .collect()
         }))

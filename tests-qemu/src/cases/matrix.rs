@@ -2,7 +2,7 @@
 //! [`MATRIX_BOOTARGS`]; each boot must end `exit: ok` with every core online and no
 //! `test ... FAILED` line.
 
-use super::Requires;
+use super::{Case, Requires};
 use crate::boot::qemu::BootConfig;
 use crate::boot::verdict::Expect;
 use crate::dtb::DtbFixture;
@@ -36,6 +36,61 @@ pub fn ok_job(name: String, mut cfg: BootConfig, bootargs: &str) -> BootJob {
     }
 }
 
+/// Boots beside the matrix (in `--quick` too): more cores than the matrix has, and QEMU's
+/// own uncompacted `dumpdtb` file passed back with `--dtb`.
+pub const EXTRA: &[Case] = &[
+    // QEMU grows a 1 MiB -dtb to 2 MiB + 20000 bytes and, for an ELF, puts it below the
+    // image only if it fits (else silently none: "no device tree: x0 was 0").
+    Case {
+        name: "dtb-raw-dump-gic3",
+        options: "--gic 3",
+        fixture: DtbFixture::RawDump,
+        cpus_online: Some((4, 4)),
+        log_contains: &["dtb at 0x40000000 (2117152 bytes)"],
+        ..Case::DEFAULT
+    },
+    Case {
+        name: "dtb-raw-dump-gic2-test",
+        options: "--gic 2 --el 2",
+        bootargs: "test",
+        fixture: DtbFixture::RawDump,
+        cpus_online: Some((4, 4)),
+        ..Case::DEFAULT
+    },
+    // No fixed core cap: every CPU QEMU lists comes up (GICv3; its default redistributor
+    // region holds 123), under TCG. Slow on a small host: a longer timeout.
+    Case {
+        name: "gic3-el1-smp32-max-demo",
+        options: "--gic 3 --smp 32",
+        cpus_online: Some((32, 32)),
+        timeout_s: Some(180),
+        ..Case::DEFAULT
+    },
+    Case {
+        name: "gic3-el1-smp32-max-test",
+        options: "--gic 3 --smp 32",
+        bootargs: "test",
+        cpus_online: Some((32, 32)),
+        timeout_s: Some(180),
+        ..Case::DEFAULT
+    },
+    Case {
+        name: "gic3-el2-smp64-max-demo",
+        options: "--gic 3 --el 2 --smp 64 --mem 1G",
+        cpus_online: Some((64, 64)),
+        timeout_s: Some(300),
+        ..Case::DEFAULT
+    },
+    Case {
+        name: "gic3-el1-smp64-max-test",
+        options: "--gic 3 --smp 64 --mem 1G",
+        bootargs: "test",
+        cpus_online: Some((64, 64)),
+        timeout_s: Some(300),
+        ..Case::DEFAULT
+    },
+];
+
 pub fn jobs(quick: bool) -> Vec<BootJob> {
     let (smps, cpus) = if quick {
         (QUICK_SMP, QUICK_CPU)
@@ -62,6 +117,11 @@ pub fn jobs(quick: bool) -> Vec<BootJob> {
             }
         }
     }
+    jobs.extend(
+        EXTRA
+            .iter()
+            .map(|c| c.job().expect("the EXTRA table parses")),
+    );
     jobs
 }
 
@@ -71,8 +131,8 @@ mod tests {
 
     #[test]
     fn matrix_sizes() {
-        assert_eq!(jobs(false).len(), 48 * MATRIX_BOOTARGS.len());
-        assert_eq!(jobs(true).len(), 8 * MATRIX_BOOTARGS.len());
+        assert_eq!(jobs(false).len(), 48 * MATRIX_BOOTARGS.len() + EXTRA.len());
+        assert_eq!(jobs(true).len(), 8 * MATRIX_BOOTARGS.len() + EXTRA.len());
         let names: Vec<String> = jobs(false).into_iter().map(|j| j.name).collect();
         assert!(names.contains(&"gic2-el2-smp8-cortex-a53-test".to_string()));
     }

@@ -55,6 +55,10 @@ pub enum DtbFixture {
     UnknownConsole,
     /// QEMU's DTB with the last cpu node's `reg` set to a bogus MPIDR (0xff00), via `-dtb`.
     BogusCpuReg,
+    /// QEMU's own `dumpdtb` output, uncompacted (1 MiB of mostly padding), via `-dtb`: QEMU
+    /// grows it to 2 × (1 MiB + 10000) bytes and, for an ELF kernel, places it below the
+    /// image only if it fits there.
+    RawDump,
 }
 
 /// What a prepared fixture changes in the boot.
@@ -107,6 +111,14 @@ pub fn prepare(
         DtbFixture::CorruptInRam => in_ram(corrupt_struct(&dump_dtb(cfg, &dir.join("qemu.dtb"))?)?),
         DtbFixture::UnknownIntc => via_dtb(&|d| dts_unknown_intc(d, "acme,foo-intc")),
         DtbFixture::UnknownConsole => via_dtb(&|d| dts_unknown_console(d, "acme,uart")),
+        DtbFixture::RawDump => {
+            let out = dir.join("qemu-raw.dtb");
+            dump_dtb(cfg, &out)?;
+            Ok(Prepared {
+                kernel: None,
+                dtb: Some(out),
+            })
+        }
         DtbFixture::BogusCpuReg => {
             let last = format!("cpu@{}", cfg.smp.saturating_sub(1));
             via_dtb(&|d| dts_cpu_reg(d, &last, 0xff00))
