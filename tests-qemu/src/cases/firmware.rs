@@ -31,7 +31,8 @@ pub enum Load {
     BootiNothing(u64),
     /// A `cargo xtask disk` image as a virtio disk, no key pressed. `kernel`: the file its
     /// extlinux.conf names (the Image is always stored as `Image`); `fdt`: put QEMU's DTB,
-    /// its `/model` set to [`FDT_MODEL`], on the disk and name it.
+    /// its `/model` set to [`FDT_MODEL`], on the disk and name it (U-Boot then needs
+    /// `fdt_addr_r`, [`FDT_ENV`]: its autoboot is stopped to set it, then `boot` typed).
     Disk { kernel: &'static str, fdt: bool },
 }
 
@@ -70,6 +71,9 @@ const UNALIGNED: u64 = 0x4048_0000;
 const UNALIGNED_HIGH: u64 = 0x4810_0000;
 /// The `/model` of the DTB the `fdt` disk carries; the kernel's banner prints it.
 pub const FDT_MODEL: &str = "aiolos extlinux fdt";
+/// Where U-Boot loads extlinux.conf's `fdt` (above the Image at `kernel_addr_r` 0x40400000
+/// and the initrd slot at 0x44000000; QEMU's uncompacted dump is 1 MiB).
+const FDT_ENV: &[(&str, &str)] = &[("fdt_addr_r", "0x46000000")];
 
 const BOOTI: FwCase = FwCase::DEFAULT;
 
@@ -277,7 +281,9 @@ fn expect(case: &FwCase, cfg: &BootConfig) -> Expect {
         e.log_contains.push("tests: ".into());
     }
     if let Load::Disk { fdt: true, .. } = case.load {
+        // The banner names the DTB's /model: the disk's DTB, not U-Boot's own.
         e.log_contains.push(format!("aiolos 0.1.0 — {FDT_MODEL}"));
+        e.log_contains.push("Retrieving file: /virt.dtb".into());
     }
     if let Load::Disk { .. } = case.load {
         // Found by distro boot, not typed.
@@ -301,7 +307,10 @@ fn run_case(case: &FwCase, image: &Path, kernel_timeout: Duration) -> Result<Str
         Load::BootiNothing(addr) => uboot::booti(&cfg, None, addr, case.bootargs, t)?,
         Load::Disk { kernel, fdt } => {
             let img = make_disk(&cfg, image, case.bootargs, kernel, fdt, &dir)?;
-            uboot::distro_boot(&cfg, &img, t)?
+            // U-Boot reads extlinux.conf's `fdt` into `fdt_addr_r`, which qemu_arm64's
+            // default environment lacks (boards have it): set it as a board's would be.
+            let env: &[(&str, &str)] = if fdt { FDT_ENV } else { &[] };
+            uboot::distro_boot(&cfg, &img, env, t)?
         }
     };
     let _ = std::fs::write(dir.join("serial.log"), &run.transcript);

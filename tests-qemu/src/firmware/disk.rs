@@ -23,7 +23,9 @@ bootable FAT32 partition holding
   extlinux/extlinux.conf   one label: `kernel /Image`, `append BOOTARGS`, and `fdt /NAME`
                            when --dtb is given (without it U-Boot passes its own device
                            tree, which is right for QEMU and for boards whose U-Boot has one)
-  NAME                     the --dtb file, when given
+  NAME                     the --dtb file, when given (U-Boot loads it at `fdt_addr_r`;
+                           an environment without that variable, like QEMU's qemu_arm64,
+                           ignores the `fdt` line and passes U-Boot's own device tree)
 The image is read back and checked before it appears at OUT.img. Then, on QEMU:
   qemu-system-aarch64 -M virt -cpu max -smp 4 -m 512M -nographic -nic none -semihosting \\
     -bios /usr/lib/u-boot/qemu_arm64/u-boot.bin \\

@@ -7,7 +7,10 @@
 //!   `booti ADDR - ${fdtcontroladdr}` (U-Boot's own device tree, which it got from QEMU).
 //!   U-Boot moves an Image that is not 2 MiB-aligned ([`check_load_address`]).
 //! - [`distro_boot`]: a disk (`cargo xtask disk`) as a virtio block device and no key
-//!   pressed: U-Boot's standard distro boot finds `extlinux/extlinux.conf` on its own.
+//!   pressed: U-Boot's standard distro boot finds `extlinux/extlinux.conf` on its own. (The
+//!   `fdt` line of an extlinux.conf is used only when the environment has `fdt_addr_r`,
+//!   which most boards' U-Boot has and `qemu_arm64`'s lacks: that case sets it and types
+//!   `boot`.)
 //!
 //! A run ends when QEMU exits (the kernel's verdict through semihosting), when U-Boot's
 //! prompt comes back (booti returned, or distro boot gave up), or at the timeout.
@@ -160,9 +163,17 @@ pub fn booti(
     Ok(finish(c, at, t.kernel))
 }
 
-/// U-Boot's standard distro boot from `disk` (raw image, a virtio-mmio block device), no
-/// key pressed. `Err` when U-Boot never started its autoboot.
-pub fn distro_boot(cfg: &BootConfig, disk: &Path, t: Timeouts) -> Result<Run, String> {
+/// U-Boot's standard distro boot from `disk` (raw image, a virtio-mmio block device). With
+/// no `env` nothing is typed: U-Boot's autoboot finds the disk on its own. Otherwise the
+/// autoboot is stopped, each `name=value` of `env` set, and `boot` typed (the same
+/// `bootcmd`, with an environment like a board's). `Err` when U-Boot never started its
+/// autoboot or never offered its prompt.
+pub fn distro_boot(
+    cfg: &BootConfig,
+    disk: &Path,
+    env: &[(&str, &str)],
+    t: Timeouts,
+) -> Result<Run, String> {
     let extra = [
         "-drive".to_string(),
         format!("if=none,file={},format=raw,id=disk", disk.display()),
@@ -170,7 +181,18 @@ pub fn distro_boot(cfg: &BootConfig, disk: &Path, t: Timeouts) -> Result<Run, St
         "virtio-blk-device,drive=disk".into(),
     ];
     let mut c = Console::spawn(&mut qemu_command(cfg, &extra))?;
-    let at = expect(&mut c, AUTOBOOT, 0, t.firmware)?;
+    let mut at = expect(&mut c, AUTOBOOT, 0, t.firmware)?;
+    if !env.is_empty() {
+        c.send(" ")?;
+        at = expect(&mut c, PROMPT, at, t.firmware)?;
+        for (name, value) in env {
+            c.send(&format!("setenv {name} {value}\r"))?;
+            at = expect(&mut c, PROMPT, at, t.firmware)?;
+        }
+        c.send("boot\r")?;
+        // The echo of `boot` ends the line the prompt was on; look for the next prompt after.
+        at = expect(&mut c, "boot\r\n", at, t.firmware)?;
+    }
     Ok(finish(c, at, t.kernel))
 }
 
