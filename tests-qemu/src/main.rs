@@ -1,5 +1,5 @@
 //! aiolos host harness: `cargo xtask <command>` (setup, run, boot, test, image, dtb-check,
-//! kvm). std only, no external crates. See README.md for the commands and
+//! sdcard, disk, kvm). std only, no external crates. See README.md for the commands and
 //! docs/ARCHITECTURE.md for the layout.
 //!
 //! Adding a command is one entry in [`COMMANDS`]: its name, a one-line synopsis for the
@@ -12,6 +12,7 @@ mod cases;
 mod dtb;
 mod dtb_check;
 mod elf;
+mod firmware;
 mod image;
 mod new_app;
 mod sdcard;
@@ -112,6 +113,14 @@ const COMMANDS: &[Cmd] = &[
                   in DIR (`new-app --test` generates one outside the workspace and boots it)",
         help: || new_app::HELP.into(),
         run: new_app::cmd,
+    },
+    Cmd {
+        name: "disk",
+        synopsis: "disk [OUT.img] [--append ARGS]",
+        summary: "write a disk image U-Boot's distro boot starts aiolos from\n\
+                  (Image, extlinux/extlinux.conf, optional DTB; `disk --help`)",
+        help: || firmware::disk::HELP.into(),
+        run: firmware::disk::cmd,
     },
     Cmd {
         name: "kvm",

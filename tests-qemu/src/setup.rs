@@ -52,6 +52,19 @@ pub const ALL_TOOLS: &[Tool] = &[
     MCOPY,
 ];
 
+/// Firmware that loads the kernel on QEMU `virt` (`-bios FILE`): U-Boot (`booti`, and its
+/// distro boot of `cargo xtask disk`'s image) and edk2 (UEFI).
+pub const U_BOOT: Tool = Tool {
+    bin: "/usr/lib/u-boot/qemu_arm64/u-boot.bin",
+    package: "u-boot-qemu",
+};
+pub const EDK2: Tool = Tool {
+    bin: "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
+    package: "qemu-efi-aarch64",
+};
+/// The firmware packages, in one list (`test` and `setup` install them after [`ALL_TOOLS`]).
+pub const FIRMWARE: &[Tool] = &[U_BOOT, EDK2];
+
 /// `cargo xtask sdcard`: the partition table (sfdisk), the FAT32 file system (mkfs.vfat) and
 /// the files in it (mtools: mcopy, and minfo/mdir for the read-back). sfdisk and mkfs.vfat
 /// live in /usr/sbin, which is not on an ordinary user's PATH: named by absolute path.
@@ -296,7 +309,10 @@ pub fn ensure(need: Need, want_backports: bool) -> Result<(), String> {
     rust(need == Need::All)?;
     match need {
         Need::Boot => tools(BOOT_TOOLS)?,
-        Need::All => tools(ALL_TOOLS)?,
+        Need::All => {
+            tools(ALL_TOOLS)?;
+            tools(FIRMWARE)?;
+        }
     }
     if want_backports {
         backports()?;
@@ -314,7 +330,8 @@ pub const HELP: &str = "\
 usage: cargo xtask setup [--backports] [--raspi-firmware]
 
 Installs what is missing (rustup target and components; qemu-system-arm, ipxe-qemu, spin,
-device-tree-compiler, gcc, fdisk, dosfstools, mtools) with apt-get when root; otherwise
+device-tree-compiler, gcc, fdisk, dosfstools, mtools, and the firmware u-boot-qemu and
+qemu-efi-aarch64) with apt-get when root; otherwise
 prints the `sudo apt-get install` line to run. Idempotent.
 
   --backports        QEMU 10 from bookworm-backports (the raspi4b machine needs >= 9):
@@ -357,6 +374,14 @@ pub fn cmd(args: &[String]) -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn firmware_is_named_in_the_help() {
+        for f in FIRMWARE {
+            assert!(f.bin.starts_with('/'), "{}", f.package);
+            assert!(HELP.contains(f.package), "{}", f.package);
+        }
+    }
 
     #[test]
     fn backports_from_deb822() {

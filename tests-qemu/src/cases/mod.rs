@@ -10,12 +10,14 @@
 //! | [`stress`] | the wake-path stress and the kernel mutants it must catch |
 //! | [`images`] | the arm64 Image: `-kernel Image`, other bases, the Raspberry Pi 4 |
 //! | [`kvm`] | runs under real nested KVM (`cargo xtask kvm`) |
+//! | [`firmware`] | through real U-Boot: `booti`, and distro boot of a `cargo xtask disk` image |
 //!
 //! Adding a boot, a bad-input case or a KVM check is one entry in one of these tables; the
 //! suite (`crate::suite`) runs them all through the boot contract (`crate::boot`).
 
 pub mod bad_input;
 pub mod dtb;
+pub mod firmware;
 pub mod images;
 pub mod kvm;
 pub mod matrix;

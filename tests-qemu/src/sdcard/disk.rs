@@ -55,7 +55,8 @@ fn run(cmd: &mut Command, input: Option<&str>) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Makes the disk image at `img` (a new file) holding `files` (name on the card, bytes).
+/// Makes the disk image at `img` (a new file) holding `files` (path on the card, bytes; a
+/// path may name directories, `extlinux/extlinux.conf`).
 pub fn make(img: &Path, files: &[(String, Vec<u8>)], staging: &Path) -> Result<(), String> {
     let f = std::fs::File::create(img).map_err(|e| format!("{}: {e}", img.display()))?;
     f.set_len(image_len())
@@ -78,8 +79,24 @@ pub fn make(img: &Path, files: &[(String, Vec<u8>)], staging: &Path) -> Result<(
         None,
     )?;
     std::fs::create_dir_all(staging).map_err(|e| format!("{}: {e}", staging.display()))?;
+    let mut dirs: Vec<&str> = Vec::new();
     for (name, bytes) in files {
-        let src = staging.join(name);
+        // A name with `/` goes into a directory (`extlinux/extlinux.conf`): made first.
+        let mut at = 0;
+        while let Some(i) = name[at..].find('/') {
+            let dir = &name[..at + i];
+            if !dirs.contains(&dir) {
+                run(
+                    mtools("mmd")
+                        .args(["-i", &mtools_image(img)])
+                        .arg(format!("::/{dir}")),
+                    None,
+                )?;
+                dirs.push(dir);
+            }
+            at += i + 1;
+        }
+        let src = staging.join(name.replace('/', "_"));
         std::fs::write(&src, bytes).map_err(|e| format!("{}: {e}", src.display()))?;
         run(
             mtools(MCOPY.bin)
@@ -92,15 +109,17 @@ pub fn make(img: &Path, files: &[(String, Vec<u8>)], staging: &Path) -> Result<(
     Ok(())
 }
 
-/// The names of the files in the partition's root directory (long names).
+/// The paths of the files in the partition (long names, `dir/name` in directories;
+/// directories themselves are not listed).
 pub fn list(img: &Path) -> Result<Vec<String>, String> {
     let out = run(
-        mtools("mdir").args(["-b", "-i", &mtools_image(img), "::/"]),
+        mtools("mdir").args(["-/", "-b", "-i", &mtools_image(img), "::/"]),
         None,
     )?;
     Ok(String::from_utf8_lossy(&out)
         .lines()
         .filter_map(|l| l.trim().strip_prefix("::/"))
+        .filter(|n| !n.is_empty() && !n.ends_with('/'))
         .map(String::from)
         .collect())
 }

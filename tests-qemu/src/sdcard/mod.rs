@@ -202,8 +202,8 @@ pub fn write_card(out: &Path, files: &[(String, Vec<u8>)]) -> Result<String, Str
 }
 
 /// The Image: `--image FILE`, or the release kernel built and converted as `cargo xtask
-/// image` does.
-fn the_image(explicit: Option<&Path>) -> Result<Vec<u8>, String> {
+/// image` does (`cargo xtask disk` too).
+pub fn the_image(explicit: Option<&Path>) -> Result<Vec<u8>, String> {
     match explicit {
         Some(p) => std::fs::read(p).map_err(|e| format!("--image {}: {e}", p.display())),
         None => {

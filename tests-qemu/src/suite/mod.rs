@@ -1,5 +1,6 @@
 //! `cargo xtask test`: formatting, lints, host unit tests, loom, spin, DTB checks, the QEMU
-//! boot matrix, the bad-input, stress and Image boots, and the nested-KVM runs. Ends with a
+//! boot matrix, the bad-input, stress and Image boots, the SD card, the U-Boot boots, and
+//! the nested-KVM runs. Ends with a
 //! line `N passed, M failed[, K skipped]`.
 //!
 //! The tables are in `crate::cases`; this module runs them in that order, phase by phase:
@@ -48,6 +49,7 @@ pub fn cmd(args: &[String]) -> ExitCode {
     dtb_checks(&o, &root, qemu, &mut tally);
     boots(&o, qemu, &mut tally);
     sdcard_checks(&o, &mut tally);
+    firmware_checks(&o, &mut tally);
     kvm_checks(&o, &mut tally);
     println!("\nsuite time: {:.1}s", suite_start.elapsed().as_secs_f64());
     tally.finish()
@@ -68,6 +70,7 @@ fn list(o: &Options) {
         }
     }
     names.extend(sdcard::NAMES.iter().map(|n| n.to_string()));
+    names.extend(cases::firmware::names().iter().map(|n| n.to_string()));
     if !o.quick {
         names.extend(KVM_CHECKS.iter().map(|k| k.name.to_string()));
     }
@@ -251,6 +254,19 @@ fn sdcard_checks(o: &Options, tally: &mut Tally) {
             sdcard::Outcome::Pass(_) => tally.record(name, true),
             sdcard::Outcome::Fail(_) => tally.record(name, false),
             sdcard::Outcome::Skipped(_) => tally.skipped += 1,
+        }
+    }
+}
+
+/// The U-Boot boots (`cases/firmware.rs`); they print their own lines.
+fn firmware_checks(o: &Options, tally: &mut Tally) {
+    use cases::firmware::Outcome;
+    let selected = |n: &str| o.selected(n);
+    for (name, outcome) in cases::firmware::run(o.kernel.as_deref(), selected, o.jobs, o.timeout) {
+        match outcome {
+            Outcome::Pass(_) => tally.record(name, true),
+            Outcome::Fail(_) => tally.record(name, false),
+            Outcome::Skipped(_) => tally.skipped += 1,
         }
     }
 }

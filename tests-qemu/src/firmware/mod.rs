@@ -1,0 +1,11 @@
+//! Kernels loaded by real firmware on QEMU `virt` (`-bios`).
+//!
+//! - [`uboot`]: U-Boot's `booti` typed at its prompt, and its standard distro boot of a disk;
+//! - [`console`]: the serial console the harness types on (U-Boot's autoboot and prompt);
+//! - [`disk`]: `cargo xtask disk`, the disk image distro boot starts aiolos from.
+//!
+//! The suite's entries are `crate::cases::firmware`.
+
+pub mod console;
+pub mod disk;
+pub mod uboot;
