@@ -12,6 +12,7 @@ mod dtb;
 mod dtb_check;
 mod elf;
 mod image;
+mod pe;
 mod sdcard;
 mod setup;
 mod suite;

@@ -10,6 +10,7 @@
 //!    (so boot, a lower floor, never names the top one): locks, atomics, the GIC,
 //!    secondaries ([`secondaries`]).
 
+pub mod efi;
 pub mod layout;
 mod locate_dtb;
 mod mmu;
