@@ -11,6 +11,7 @@ mod cases;
 mod dtb;
 mod dtb_check;
 mod elf;
+mod firmware;
 mod image;
 mod pe;
 mod sdcard;

@@ -10,6 +10,7 @@
 //! | [`stress`] | the wake-path stress and the kernel mutants it must catch |
 //! | [`images`] | the arm64 Image: `-kernel Image`, other bases, the Raspberry Pi 4 |
 //! | [`kvm`] | runs under real nested KVM (`cargo xtask kvm`) |
+//! | [`uefi`] | the Image as an EFI application under edk2 (device tree and ACPI) |
 //!
 //! Adding a boot, a bad-input case or a KVM check is one entry in one of these tables; the
 //! suite (`crate::suite`) runs them all through the boot contract (`crate::boot`).
@@ -21,6 +22,7 @@ pub mod kvm;
 pub mod matrix;
 pub mod steps;
 pub mod stress;
+pub mod uefi;
 
 use std::path::PathBuf;
 use std::time::Duration;

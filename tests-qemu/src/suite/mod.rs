@@ -47,6 +47,7 @@ pub fn cmd(args: &[String]) -> ExitCode {
     steps(&o, &root, &mut tally);
     dtb_checks(&o, &root, qemu, &mut tally);
     boots(&o, qemu, &mut tally);
+    cases::uefi::run(&o, &mut tally);
     sdcard_checks(&o, &mut tally);
     kvm_checks(&o, &mut tally);
     println!("\nsuite time: {:.1}s", suite_start.elapsed().as_secs_f64());
@@ -67,6 +68,7 @@ fn list(o: &Options) {
             names.push(format!("{}{extra}", j.name));
         }
     }
+    names.extend(cases::uefi::names().map(String::from));
     names.extend(sdcard::NAMES.iter().map(|n| n.to_string()));
     if !o.quick {
         names.extend(KVM_CHECKS.iter().map(|k| k.name.to_string()));

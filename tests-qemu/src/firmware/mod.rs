@@ -1,0 +1,3 @@
+//! Booting the kernel through real firmware on QEMU `virt`.
+
+pub mod uefi;
