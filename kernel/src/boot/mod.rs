@@ -71,11 +71,13 @@ extern "C" fn early_main(dtb_ptr: usize, entry_el: u64, image_base: usize) {
     crate::smp::set_core_index(0);
     if let Some(efi) = efi::handoff::get() {
         if efi.dtb == 0 && dtb_ptr == 0 {
-            // Started by UEFI firmware that described the machine with ACPI tables only:
-            // there is no device tree to probe for. Said on the semihosting console.
+            // Started by UEFI firmware that described the machine with ACPI tables only, and
+            // the EFI entry could not write the device tree saying the same (it checks the
+            // tables before ExitBootServices, so only a tree too big for its buffer is
+            // left): there is no device tree to probe for. Said on the semihosting console.
             crate::exit::fail(format_args!(
-                "ACPI-only platform (RSDP at {:#x}, no device tree from the firmware): \
-                 booting from ACPI tables is not supported yet",
+                "ACPI-only platform (RSDP at {:#x}): no device tree could be made from its \
+                 tables",
                 efi.acpi_rsdp
             ));
         }

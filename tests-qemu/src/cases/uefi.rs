@@ -2,8 +2,9 @@
 //! loaded from a FAT disk with no user input, with a device tree (`acpi=off`) over GICv2/v3,
 //! EL1/EL2, smp 1 and 4, the demo (`EFI/BOOT/BOOTAA64.EFI`, empty load options) and `test`
 //! (through `startup.nsh`: the load options are the bootargs), and a negative control whose
-//! load options inject a panic: the one verdict parser must see it fail. ACPI only (no
-//! device tree) is refused with a precise message until the kernel can boot from ACPI.
+//! load options inject a panic: the one verdict parser must see it fail; and ACPI only (no
+//! device tree: QEMU's default under edk2) over GICv2/v3, EL1/EL2, smp 1 and 4, demo and
+//! `test`, where the platform comes from the MADT, SPCR, FADT and GTDT.
 //!
 //! Each entry is a [`Case`] (its options, bootargs and expectations; `image` and `dtb` are
 //! not used: the firmware loads the Image and hands over its own tables) plus what the
@@ -38,6 +39,8 @@ const DT: Case = Case {
     log_contains: &[EFI_BANNER, "ACPI RSDP 0x0", "load options \"\""],
     ..Case::DEFAULT
 };
+/// The console the SPCR names on QEMU virt, as the device tree made from it calls it.
+const ACPI_CONSOLE: &str = "console: uart@9000000 (arm,pl011)";
 const DT_TEST: Case = Case {
     bootargs: "test",
     log_contains: &[EFI_BANNER, "load options \"test\"", " ... ok"],
@@ -94,16 +97,68 @@ pub const UEFI_CASES: &[UefiCase] = &[
             ..DT
         },
     },
-    // ACPI only (QEMU virt's default under edk2): not supported yet; the kernel must say so
-    // precisely instead of probing for a device tree that is not there.
+    // ACPI only (QEMU virt's default under edk2): the EFI entry turns MADT, SPCR, FADT and
+    // GTDT into a device tree; the banner's model, console, GIC and PSCI conduit must be the
+    // tables' (the conduit differs by EL: HVC at EL1, SMC at EL2).
     UefiCase {
         describe: Describe::Acpi,
         case: Case {
-            name: "uefi-acpi-gic3-el1-smp4-refused",
+            name: "uefi-acpi-gic3-el1-smp4",
             options: "--gic 3 --el 1 --smp 4",
-            verdict: Verdict::Fail,
-            exit_contains: &["ACPI-only platform", "RSDP at 0x"],
-            log_contains: &[],
+            cpus_online: Some((4, 4)),
+            log_contains: &[
+                EFI_BANNER,
+                "— ACPI: ",
+                ACPI_CONSOLE,
+                "gic: v3",
+                "psci: V1_0 via Hvc",
+            ],
+            ..DT
+        },
+    },
+    UefiCase {
+        describe: Describe::Acpi,
+        case: Case {
+            name: "uefi-acpi-gic2-el2-smp4-test",
+            options: "--gic 2 --el 2 --smp 4",
+            cpus_online: Some((4, 4)),
+            bootargs: "test",
+            log_contains: &[
+                EFI_BANNER,
+                "— ACPI: ",
+                ACPI_CONSOLE,
+                "gic: v2",
+                "psci: V1_0 via Smc",
+                "load options \"test\"",
+                " ... ok",
+            ],
+            ..DT
+        },
+    },
+    UefiCase {
+        describe: Describe::Acpi,
+        case: Case {
+            name: "uefi-acpi-gic2-el1-smp1",
+            options: "--gic 2 --el 1 --smp 1",
+            cpus_online: Some((1, 1)),
+            log_contains: &[EFI_BANNER, "— ACPI: ", ACPI_CONSOLE, "gic: v2"],
+            ..DT
+        },
+    },
+    UefiCase {
+        describe: Describe::Acpi,
+        case: Case {
+            name: "uefi-acpi-gic3-el2-smp1-test",
+            options: "--gic 3 --el 2 --smp 1",
+            cpus_online: Some((1, 1)),
+            bootargs: "test",
+            log_contains: &[
+                EFI_BANNER,
+                "— ACPI: ",
+                "gic: v3",
+                "psci: V1_0 via Smc",
+                " ... ok",
+            ],
             ..DT
         },
     },

@@ -15,9 +15,12 @@
 //!    requirement: see `early_main`);
 //! 4. gets the memory map and calls `ExitBootServices` (again with a fresh map if the key
 //!    was stale), records the RAM in the hand-over block ([`handoff`]) of the copy;
+//!    Under ACPI only (no device tree), the MADT, SPCR, FADT and GTDT are read before and a
+//!    device tree saying the same (with the memory map's RAM) is written after
+//!    `ExitBootServices` (`hal::acpi`), so the normal boot path has one platform source;
 //! 5. cleans and invalidates the copy and the device tree to the point of coherency and
 //!    calls `efi_handoff` (`entry.S`), which turns the MMU and caches off and enters the
-//!    copy's `_start` with x0 = the device tree (or 0 under ACPI only), exactly as a
+//!    copy's `_start` with x0 = the device tree, exactly as a
 //!    Linux-protocol loader would. Keeping the firmware's map instead would need a
 //!    break-before-make switch to our tables at EL1 or EL2; with the MMU off the normal boot
 //!    path runs unchanged.
@@ -47,6 +50,8 @@ const PAGE: usize = 4096;
 const EXIT_TRIES: usize = 8;
 /// EFI_MEMORY_WB: the range supports write-back caching (what RAM does).
 const MEMORY_WB: u64 = 0x8;
+/// Room for the device tree made from ACPI tables (a few hundred bytes per CPU).
+const ACPI_DT_MAX: usize = 128 * 1024;
 
 extern "C" {
     /// `entry.S`: MMU and caches off, enter the image at `base` with x0 = `dtb`.
@@ -155,6 +160,39 @@ unsafe fn run(
         });
     }
 
+    // ACPI only: the tables are read now (boot services still map them), and a device tree
+    // saying the same is written into a pool buffer after ExitBootServices, when the RAM of
+    // the final memory map is known (hal::acpi).
+    let acpi = if dtb == 0 {
+        let read = |addr: u64, len: usize| {
+            (addr != 0).then(|| {
+                // SAFETY: the firmware's ACPI tables: identity-mapped memory it keeps for
+                // the OS; lengths come from the tables' own headers.
+                unsafe { core::slice::from_raw_parts(addr as *const u8, len) }
+            })
+        };
+        match hal::acpi::parse(rsdp as u64, read) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                let mut con = ConOut(st);
+                let _ = writeln!(con, "aiolos: {e}");
+                return Err(Failure {
+                    status: Status::UNSUPPORTED,
+                    what: "the ACPI tables cannot be used (see above)",
+                });
+            }
+        }
+    } else {
+        None
+    };
+    let mut dt_buf: *mut u8 = core::ptr::null_mut();
+    if acpi.is_some() {
+        // SAFETY: an ordinary boot-services call with valid pointers.
+        let status =
+            unsafe { (bs.allocate_pool)(MemoryType::LOADER_DATA, ACPI_DT_MAX, &mut dt_buf) };
+        check(status, "AllocatePool for the device tree made from ACPI")?;
+    }
+
     let mut args = [0u8; BOOTARGS_MAX];
     // SAFETY: boot services are running; `image` is our handle.
     let args_len = unsafe { load_options(bs, image, &mut args) };
@@ -202,6 +240,20 @@ unsafe fn run(
     // below calls them.
     unsafe { exit_boot_services(bs, image, &mut block) }?;
 
+    let mut dtb = dtb;
+    if let Some(acpi) = &acpi {
+        let mut ram = [(0u64, 0u64); MAX_RAM];
+        for (slot, r) in ram.iter_mut().zip(block.ram()) {
+            *slot = (r.base, r.size);
+        }
+        // SAFETY: the pool buffer of ACPI_DT_MAX bytes allocated above, ours now.
+        let out = unsafe { core::slice::from_raw_parts_mut(dt_buf, ACPI_DT_MAX) };
+        // Nothing can be reported after ExitBootServices but through the kernel: on a
+        // failure x0 stays 0 and early_main says "ACPI-only platform".
+        if hal::acpi::fdt::write(acpi, &ram[..block.ram().len()], out).is_ok() {
+            dtb = dt_buf as usize;
+        }
+    }
     block.magic = MAGIC;
     // SAFETY: `slot` is inside the image copy (or the image itself), which is ours.
     unsafe { slot.write(block) };
