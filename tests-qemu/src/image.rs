@@ -156,7 +156,8 @@ pub fn image_path() -> PathBuf {
 pub const HELP: &str = "usage: cargo xtask image
 
 Builds the release kernel, writes the arm64 Linux Image beside the ELF
-(target/aarch64-unknown-none/release/Image), checks its header and prints its path as the
+(target/aarch64-unknown-none/release/Image), checks its header (the arm64 Image fields and
+the PE/COFF header that makes the same file an EFI application) and prints its path as the
 last line of stdout. No options.";
 
 /// Builds the release kernel (a no-op when up to date) and returns the ELF's path; the build
