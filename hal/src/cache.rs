@@ -1,4 +1,4 @@
-//! Data cache maintenance by virtual address, to the point of coherency (DC CVAC / DC IVAC):
+//! Data cache maintenance by virtual address, to the point of coherency (DC CVAC / IVAC / CIVAC):
 //! what a core running with its MMU and caches off (a secondary being started, the firmware's
 //! spin-table pen) needs to see our writes, and what fresh translation tables need.
 
@@ -40,6 +40,22 @@ pub fn dcache_clean_range(start: usize, len: usize) {
     while addr < start + len {
         // SAFETY: DC CVAC only writes back dirty lines; it never changes memory contents.
         unsafe { asm!("dc cvac, {}", in(reg) addr, options(nostack, preserves_flags)) };
+        addr += line;
+    }
+    crate::cpu::dsb_sy();
+}
+
+/// Cleans and invalidates `[start, start + len)` to the point of coherency (DC CIVAC), then
+/// DSB SY: memory that code running with the caches off will read *and* write, and then read
+/// again with the caches on, must have no line left in the cache, clean or dirty.
+#[cfg(target_arch = "aarch64")]
+pub fn dcache_clean_invalidate_range(start: usize, len: usize) {
+    let line = dcache_line();
+    let mut addr = start & !(line - 1);
+    while addr < start + len {
+        // SAFETY: DC CIVAC writes dirty lines back before dropping them: memory contents as
+        // seen by any observer do not change.
+        unsafe { asm!("dc civac, {}", in(reg) addr, options(nostack, preserves_flags)) };
         addr += line;
     }
     crate::cpu::dsb_sy();

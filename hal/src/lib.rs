@@ -10,6 +10,7 @@
     unsafe_op_in_unsafe_fn
 )]
 
+pub mod acpi;
 pub mod cache;
 pub mod cpu;
 #[cfg(all(feature = "critical-section-impl", target_arch = "aarch64"))]

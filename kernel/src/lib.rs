@@ -88,6 +88,19 @@ fn banner(p: &hal::dtb::Platform) {
         info.dtb_addr,
         info.dtb_len
     );
+    if let Some(efi) = boot::efi::handoff::get() {
+        let ram: u64 = efi.ram().iter().map(|r| r.size).sum();
+        println!(
+            "efi: started at EL{} as an EFI application loaded at {:#x}; {} MiB RAM in {} range(s) \
+             in the memory map; ACPI RSDP {:#x}; load options \"{}\"",
+            efi.efi_el,
+            efi.loaded_at,
+            ram >> 20,
+            efi.ram().len(),
+            efi.acpi_rsdp,
+            efi.bootargs()
+        );
+    }
     if let Ok(memory) = &p.memory {
         for r in memory.ram.list.iter() {
             println!(

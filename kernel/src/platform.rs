@@ -72,11 +72,14 @@ pub fn psci_conduit() -> Option<hal::psci::Conduit> {
     }
 }
 
-/// `/chosen/bootargs`, split on spaces.
+/// The bootargs, split on spaces: the EFI load options when the image was started as an EFI
+/// application with some (a boot entry's options, or the UEFI shell's command line), else
+/// `/chosen/bootargs`.
 pub fn bootargs() -> impl Iterator<Item = &'static str> {
-    PLATFORM
-        .get()
-        .and_then(|p| p.bootargs)
+    crate::boot::efi::handoff::get()
+        .map(|h| h.bootargs())
+        .filter(|a| !a.is_empty())
+        .or_else(|| PLATFORM.get().and_then(|p| p.bootargs))
         .unwrap_or("")
         .split_ascii_whitespace()
 }

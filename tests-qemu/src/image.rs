@@ -13,6 +13,9 @@
 //! | 16     | image_size   |
 //! | 24     | flags        |
 //! | 56     | magic "ARM\x64" |
+//!
+//! The same bytes are a PE/COFF EFI application ("MZ" at 0, the PE header at the offset in
+//! 0x3c, as Linux's EFI stub): checked by [`crate::pe::check`].
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,6 +54,8 @@ pub struct Header {
     pub text_offset: u64,
     pub image_size: u64,
     pub flags: u64,
+    /// The PE/COFF view (EFI application).
+    pub pe: crate::pe::Pe,
 }
 
 /// Reads and validates the header of `image`, which must describe at least `mem_size` bytes
@@ -68,38 +73,42 @@ pub fn check_header(image: &[u8], mem_size: u64) -> Result<Header, String> {
             &image[56..60]
         ));
     }
-    let h = Header {
-        text_offset: le64(image, 8)?,
-        image_size: le64(image, 16)?,
-        flags: le64(image, 24)?,
-    };
+    let text_offset = le64(image, 8)?;
+    let image_size = le64(image, 16)?;
+    let flags = le64(image, 24)?;
     let file_size = image.len() as u64;
-    if h.image_size < file_size {
+    if image_size < file_size {
         return Err(format!(
             "image_size {:#x} < file size {file_size:#x}",
-            h.image_size
+            image_size
         ));
     }
-    if h.image_size < mem_size {
+    if image_size < mem_size {
         return Err(format!(
             "image_size {:#x} < the segment's memory size {mem_size:#x} (BSS/stacks not covered)",
-            h.image_size
+            image_size
         ));
     }
-    if h.flags != FLAGS {
+    if flags != FLAGS {
         return Err(format!(
             "flags {:#x}, expected {FLAGS:#x} (little-endian, 4 KiB pages, anywhere in RAM)",
-            h.flags
+            flags
         ));
     }
     // The kernel runs at (2 MiB-aligned base) + text_offset and needs that sum 2 MiB-aligned.
-    if !h.text_offset.is_multiple_of(ALIGN) {
+    if !text_offset.is_multiple_of(ALIGN) {
         return Err(format!(
             "text_offset {:#x} is not a multiple of 2 MiB: the kernel needs a 2 MiB-aligned base",
-            h.text_offset
+            text_offset
         ));
     }
-    Ok(h)
+    let pe = crate::pe::check(image, image_size).map_err(|e| format!("PE/COFF: {e}"))?;
+    Ok(Header {
+        text_offset,
+        image_size,
+        flags,
+        pe,
+    })
 }
 
 /// The Image for a kernel ELF: the load segment's file bytes, header checked.
@@ -147,7 +156,8 @@ pub fn image_path() -> PathBuf {
 pub const HELP: &str = "usage: cargo xtask image
 
 Builds the release kernel, writes the arm64 Linux Image beside the ELF
-(target/aarch64-unknown-none/release/Image), checks its header and prints its path as the
+(target/aarch64-unknown-none/release/Image), checks its header (the arm64 Image fields and
+the PE/COFF header that makes the same file an EFI application) and prints its path as the
 last line of stdout. No options.";
 
 /// Builds the release kernel (a no-op when up to date) and returns the ELF's path; the build
@@ -178,8 +188,9 @@ pub fn cmd(args: &[String]) -> ExitCode {
         Ok(h) => {
             let len = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
             println!(
-                "Image: {len} bytes, image_size {:#x}, text_offset {:#x}, flags {:#x}",
-                h.image_size, h.text_offset, h.flags
+                "Image: {len} bytes, image_size {:#x}, text_offset {:#x}, flags {:#x}; \
+                 PE/COFF EFI application: entry {:#x}, SizeOfImage {:#x}, {} section(s)",
+                h.image_size, h.text_offset, h.flags, h.pe.entry, h.pe.size_of_image, h.pe.sections
             );
             println!("{}", out.display());
             ExitCode::SUCCESS
@@ -218,21 +229,30 @@ mod tests {
         b
     }
 
+    /// An Image of `len` bytes with these arm64 header fields; when `len` is a multiple of
+    /// 4 KiB, at least 8 KiB, also a well-formed PE/COFF header (SizeOfImage = `image_size`
+    /// rounded up), else none (for checks that fail before the PE view is looked at).
     fn header(text_offset: u64, image_size: u64, flags: u64, len: usize) -> Vec<u8> {
-        let mut h = vec![0u8; len];
+        let size = (image_size.max(len as u64)).next_multiple_of(0x1000) as u32;
+        let mut h = if len >= 0x2000 && len.is_multiple_of(0x1000) {
+            crate::pe::tests::pe_image(len, size)
+        } else {
+            let mut h = vec![0u8; len];
+            h[56..60].copy_from_slice(MAGIC);
+            h
+        };
         h[8..16].copy_from_slice(&text_offset.to_le_bytes());
         h[16..24].copy_from_slice(&image_size.to_le_bytes());
         h[24..32].copy_from_slice(&flags.to_le_bytes());
-        h[56..60].copy_from_slice(MAGIC);
         h
     }
 
     #[test]
     fn image_is_the_load_segment() {
-        let payload = header(0, 0x10000, FLAGS, 0x200);
+        let payload = header(0, 0x10000, FLAGS, 0x2000);
         let e = elf(
             &[
-                (1, 0x1000, 0x4020_0000, 0x200, 0x8000),
+                (1, 0x1000, 0x4020_0000, 0x2000, 0x8000),
                 (2, 0x1100, 0, 0x10, 0x10),
             ],
             &payload,
@@ -244,7 +264,12 @@ mod tests {
             Header {
                 text_offset: 0,
                 image_size: 0x10000,
-                flags: FLAGS
+                flags: FLAGS,
+                pe: crate::pe::Pe {
+                    entry: 0x1000,
+                    size_of_image: 0x10000,
+                    sections: 1
+                }
             }
         );
     }
@@ -275,8 +300,8 @@ mod tests {
 
     #[test]
     fn header_checks() {
-        let ok = header(0, 0x1000, FLAGS, 0x800);
-        assert!(check_header(&ok, 0x1000).is_ok());
+        let ok = header(0, 0x4000, FLAGS, 0x2000);
+        assert!(check_header(&ok, 0x4000).is_ok());
         assert!(check_header(&ok[..32], 0).unwrap_err().contains("shorter"));
         let mut no_magic = ok.clone();
         no_magic[56] = b'X';
@@ -285,24 +310,28 @@ mod tests {
         assert!(check_header(&header(0, 0x400, FLAGS, 0x800), 0)
             .unwrap_err()
             .contains("file size"));
-        assert!(check_header(&ok, 0x2000).unwrap_err().contains("BSS"));
+        assert!(check_header(&ok, 0x5000).unwrap_err().contains("BSS"));
+        // The arm64 fields are right but the PE view is not: an Image no UEFI would start.
+        let mut no_pe = ok.clone();
+        no_pe[0x40] = 0;
+        assert!(check_header(&no_pe, 0).unwrap_err().contains("PE/COFF"));
         assert!(check_header(&header(0, 0x1000, 0x2, 0x800), 0)
             .unwrap_err()
             .contains("flags"));
         assert!(check_header(&header(0x80000, 0x1000, FLAGS, 0x800), 0)
             .unwrap_err()
             .contains("text_offset"));
-        assert!(check_header(&header(0x20_0000, 0x1000, FLAGS, 0x800), 0).is_ok());
+        assert!(check_header(&header(0x20_0000, 0x4000, FLAGS, 0x2000), 0).is_ok());
     }
 
     #[test]
     fn elf_at_round_trips() {
-        let img = header(0, 0x8000, FLAGS, 0x300);
+        let img = header(0, 0x8000, FLAGS, 0x2000);
         let e = elf_at(&img, 0x6000_0000, 0x8000);
         let seg = load_segment(&e).unwrap();
         assert_eq!(
             (seg.vaddr, seg.filesz, seg.memsz),
-            (0x6000_0000, 0x300, 0x8000)
+            (0x6000_0000, 0x2000, 0x8000)
         );
         let (back, h) = image_from_elf(&e).unwrap();
         assert_eq!(back, img);
@@ -321,5 +350,6 @@ mod tests {
         let (img, h) = image_from_elf(&data).unwrap();
         assert!(h.image_size >= img.len() as u64);
         assert_eq!(&img[56..60], MAGIC);
+        assert_eq!(u64::from(h.pe.size_of_image), h.image_size);
     }
 }

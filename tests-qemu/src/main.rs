@@ -15,6 +15,7 @@ mod elf;
 mod firmware;
 mod image;
 mod new_app;
+mod pe;
 mod sdcard;
 mod setup;
 mod suite;

@@ -12,9 +12,12 @@
 .section .text.head, "ax"
 .global _start
 _start:
-    // --- arm64 Linux Image header (Documentation/arch/arm64/booting.rst) ---
-    b       primary_entry               // code0: branch to the real entry
-    .long   0                           // code1
+    // --- arm64 Linux Image header (Documentation/arch/arm64/booting.rst), which is also
+    // --- the DOS stub of a PE/COFF EFI application (UEFI spec 2.10 sec. 2.1.1) ---
+    // code0: "MZ" (the DOS magic) in its low half, and an instruction that changes nothing
+    // we rely on: ccmp x18, #0, #0xd, pl (only NZCV, which nothing reads before setting).
+    .inst   0xfa405a4d
+    b       primary_entry               // code1: branch to the real entry
     .quad   0                           // text_offset: load at a 2 MiB-aligned base
     .quad   __image_size                // image_size, BSS and stacks included
     .quad   0xa                         // flags: LE, 4 KiB pages, anywhere in RAM
@@ -22,7 +25,124 @@ _start:
     .quad   0                           // res3
     .quad   0                           // res4
     .ascii  "ARM\x64"                   // magic
-    .long   0                           // res5 (no PE header)
+    .long   pe_header - _start          // res5 = e_lfanew (offset 0x3c): the PE header
+
+// PE/COFF header (Microsoft PE format; layout as Linux's arch/arm64/kernel/efi-header.S).
+// One section covers everything after the 4 KiB of headers: the file's bytes, then (virtual
+// size beyond the raw size, zero-filled by the loader) BSS and stacks. It is RWX: the image
+// is one RWX segment (linker/kernel.ld), and the EFI entry relocates it in place.
+// No base relocations: the EFI entry applies its own R_AARCH64_RELATIVE ones (ImageBase 0,
+// relocations not stripped, so a loader may place it anywhere).
+    .balign 8
+pe_header:
+    .ascii  "PE\0\0"
+    .short  0xaa64                      // Machine: AArch64
+    .short  1                           // NumberOfSections
+    .long   0                           // TimeDateStamp
+    .long   0                           // PointerToSymbolTable
+    .long   0                           // NumberOfSymbols
+    .short  pe_sections - pe_optional   // SizeOfOptionalHeader
+    .short  0x206                       // Characteristics: executable, no line numbers, no debug
+pe_optional:
+    .short  0x20b                       // Magic: PE32+
+    .byte   0                           // MajorLinkerVersion
+    .byte   0                           // MinorLinkerVersion
+    .long   __pe_raw_size               // SizeOfCode
+    .long   0                           // SizeOfInitializedData
+    .long   __pe_bss_size               // SizeOfUninitializedData
+    .long   efi_entry - _start          // AddressOfEntryPoint
+    .long   pe_text - _start            // BaseOfCode
+    .quad   0                           // ImageBase
+    .long   0x1000                      // SectionAlignment
+    .long   0x1000                      // FileAlignment
+    .short  0, 0                        // Major/MinorOperatingSystemVersion
+    .short  0, 0                        // Major/MinorImageVersion
+    .short  0, 0                        // Major/MinorSubsystemVersion
+    .long   0                           // Win32VersionValue
+    .long   __image_size                // SizeOfImage: BSS and stacks included
+    .long   pe_text - _start            // SizeOfHeaders
+    .long   0                           // CheckSum
+    .short  10                          // Subsystem: EFI application
+    .short  0                           // DllCharacteristics (not NX_COMPAT: one RWX section)
+    .quad   0                           // SizeOfStackReserve
+    .quad   0                           // SizeOfStackCommit
+    .quad   0                           // SizeOfHeapReserve
+    .quad   0                           // SizeOfHeapCommit
+    .long   0                           // LoaderFlags
+    .long   (pe_sections - pe_dirs) / 8 // NumberOfRvaAndSizes
+pe_dirs:
+    .quad   0                           // Export
+    .quad   0                           // Import
+    .quad   0                           // Resource
+    .quad   0                           // Exception
+    .quad   0                           // Certificate
+    .quad   0                           // BaseRelocation: none
+pe_sections:
+    .ascii  ".text\0\0\0"
+    .long   __pe_virt_size              // VirtualSize
+    .long   pe_text - _start            // VirtualAddress
+    .long   __pe_raw_size               // SizeOfRawData
+    .long   pe_text - _start            // PointerToRawData
+    .long   0                           // PointerToRelocations
+    .long   0                           // PointerToLinenumbers
+    .short  0                           // NumberOfRelocations
+    .short  0                           // NumberOfLinenumbers
+    .long   0xe0000020                  // Characteristics: code, read, write, execute
+
+    .balign 0x1000                      // the headers end; the section starts here
+pe_text:
+
+// UEFI entry (AddressOfEntryPoint; boot/efi/mod.rs): x0 = ImageHandle, x1 = SystemTable,
+// the firmware's identity map and caches on, EL2 or EL1, on the firmware's stack. Applies the
+// relocations in place (idempotent: each slot gets addend + delta, so the copy made later is
+// relocated again by _start) and calls efi_main(handle, table, base, EL), which returns only
+// on failure, with the EFI status for the firmware in x0.
+efi_entry:
+    stp     x29, x30, [sp, #-32]!
+    mov     x29, sp
+    stp     x20, x21, [sp, #16]         // callee-saved registers used here
+    adr     x21, _start
+    bl      apply_relocations
+    mov     x2, x21
+    mrs     x3, CurrentEL
+    lsr     x3, x3, #2
+    bl      efi_main
+    ldp     x20, x21, [sp, #16]
+    ldp     x29, x30, [sp], #32
+    ret
+
+// After ExitBootServices (boot/efi/mod.rs): x0 = base of the 2 MiB-aligned image to run,
+// cleaned and invalidated to the point of coherency, x1 = DTB or 0. Turns the MMU and the
+// caches off at the current EL (the firmware's map was the identity, so the PC stays valid)
+// and enters that image's _start as a Linux-protocol loader would: x0 = DTB, x1-x3 = 0.
+.global efi_handoff
+efi_handoff:
+    msr     daifset, #0xf
+    mov     x19, x0
+    mov     x20, x1
+    mrs     x9, CurrentEL
+    cmp     x9, #(2 << 2)
+    b.eq    1f
+    mrs     x9, sctlr_el1
+    bic     x9, x9, #(1 << 0)           // M: stage 1 translation off
+    bic     x9, x9, #(1 << 2)           // C: data caches off
+    bic     x9, x9, #(1 << 12)          // I: instruction caches off
+    msr     sctlr_el1, x9
+    b       2f
+1:  mrs     x9, sctlr_el2
+    bic     x9, x9, #(1 << 0)
+    bic     x9, x9, #(1 << 2)
+    bic     x9, x9, #(1 << 12)
+    msr     sctlr_el2, x9
+2:  isb
+    ic      iallu                       // no stale instructions of the copy's addresses
+    dsb     nsh
+    isb
+    mov     x0, x20
+    mov     x1, xzr
+    mov     x2, xzr
+    mov     x3, xzr
+    br      x19
 
 primary_entry:
     msr     daifset, #0xf               // mask D, A, I, F until we are ready

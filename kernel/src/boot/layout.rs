@@ -75,6 +75,7 @@ pub fn publish_secondary_stacks() {
 extern "C" {
     static __image_start: u8;
     static __image_end: u8;
+    static __image_file_end: u8;
     static __stacks_start: u8;
     static __stacks_end: u8;
 }
@@ -99,6 +100,16 @@ pub fn image() -> Span {
     Span {
         start: core::ptr::addr_of!(__image_start) as usize,
         end: core::ptr::addr_of!(__image_end) as usize,
+    }
+}
+
+/// The part of the running image that is the Image file's bytes (`[start, file end)`); the
+/// rest (BSS and stacks, up to [`image`]'s end) is zero-filled at boot.
+pub fn image_file() -> Span {
+    // Linker-defined symbols: only their addresses are taken, never their contents.
+    Span {
+        start: core::ptr::addr_of!(__image_start) as usize,
+        end: core::ptr::addr_of!(__image_file_end) as usize,
     }
 }
 

@@ -11,6 +11,7 @@
 //!    secondaries ([`secondaries`]).
 
 pub mod arena;
+pub mod efi;
 pub mod layout;
 mod locate_dtb;
 mod mmu;
@@ -68,6 +69,19 @@ pub fn spin_table_entry_addr() -> usize {
 #[no_mangle]
 extern "C" fn early_main(dtb_ptr: usize, entry_el: u64, image_base: usize) {
     crate::smp::set_core_index(0);
+    if let Some(efi) = efi::handoff::get() {
+        if efi.dtb == 0 && dtb_ptr == 0 {
+            // Started by UEFI firmware that described the machine with ACPI tables only, and
+            // the EFI entry could not write the device tree saying the same (it checks the
+            // tables before ExitBootServices, so only a tree too big for its buffer is
+            // left): there is no device tree to probe for. Said on the semihosting console.
+            crate::exit::fail(format_args!(
+                "ACPI-only platform (RSDP at {:#x}): no device tree could be made from its \
+                 tables",
+                efi.acpi_rsdp
+            ));
+        }
+    }
     let dtb = match locate_dtb::locate(dtb_ptr, image_base) {
         Ok(dtb) => dtb,
         Err(err) => {

@@ -11,6 +11,7 @@
 //! | [`images`] | the arm64 Image: `-kernel Image`, other bases, the Raspberry Pi 4 |
 //! | [`kvm`] | runs under real nested KVM (`cargo xtask kvm`) |
 //! | [`firmware`] | through real U-Boot: `booti`, and distro boot of a `cargo xtask disk` image |
+//! | [`uefi`] | the Image as an EFI application under edk2 (device tree and ACPI) |
 //!
 //! Adding a boot, a bad-input case or a KVM check is one entry in one of these tables; the
 //! suite (`crate::suite`) runs them all through the boot contract (`crate::boot`).
@@ -23,6 +24,7 @@ pub mod kvm;
 pub mod matrix;
 pub mod steps;
 pub mod stress;
+pub mod uefi;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -2,10 +2,12 @@
 //!
 //! - [`uboot`]: U-Boot's `booti` typed at its prompt, and its standard distro boot of a disk;
 //! - [`console`]: the serial console the harness types on (U-Boot's autoboot and prompt);
-//! - [`disk`]: `cargo xtask disk`, the disk image distro boot starts aiolos from.
+//! - [`disk`]: `cargo xtask disk`, the disk image distro boot starts aiolos from;
+//! - [`uefi`]: the Image as an EFI application under edk2 (device tree or ACPI).
 //!
-//! The suite's entries are `crate::cases::firmware`.
+//! The suite's entries are `crate::cases::firmware` and `crate::cases::uefi`.
 
 pub mod console;
 pub mod disk;
 pub mod uboot;
+pub mod uefi;

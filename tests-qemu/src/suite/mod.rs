@@ -48,6 +48,7 @@ pub fn cmd(args: &[String]) -> ExitCode {
     steps(&o, &root, &mut tally);
     dtb_checks(&o, &root, qemu, &mut tally);
     boots(&o, qemu, &mut tally);
+    cases::uefi::run(&o, &mut tally);
     sdcard_checks(&o, &mut tally);
     firmware_checks(&o, &mut tally);
     kvm_checks(&o, &mut tally);
@@ -69,6 +70,7 @@ fn list(o: &Options) {
             names.push(format!("{}{extra}", j.name));
         }
     }
+    names.extend(cases::uefi::names().map(String::from));
     names.extend(sdcard::NAMES.iter().map(|n| n.to_string()));
     names.extend(cases::firmware::names().iter().map(|n| n.to_string()));
     if !o.quick {
