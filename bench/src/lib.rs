@@ -91,16 +91,16 @@ impl Workload {
                 total: 100_000 / s,
             },
             Workload::Cross {
-                n: 20_000 / s,
+                n: 5_000 / s,
                 busy: true,
             },
             Workload::Cross {
-                n: 20_000 / s,
+                n: 5_000 / s,
                 busy: false,
             },
             Workload::FanIn {
                 fan: 64,
-                rounds: 2_000 / s,
+                rounds: 500 / s,
             },
         ]
     }

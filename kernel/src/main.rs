@@ -1,8 +1,9 @@
 //! The demo unikernel that `cargo run` boots: on all cores, a cross-core ping-pong, a bottom
 //! half scheduled from an interrupt, timers of several lengths and a worker-pool offload;
 //! with `interactive` on the command line, an echo of console input. It ends with the
-//! per-core statistics table and `exit: ok`. With `bench` on the command line it runs the
-//! guest benchmarks of `cargo xtask bench` instead (`demo/bench.rs`).
+//! per-core statistics table and `exit: ok`.
+//! (The guest benchmarks of `cargo xtask bench` are the package's second binary,
+//! `demo/bench.rs`.)
 #![no_std]
 #![no_main]
 
@@ -15,10 +16,6 @@ kernel::entry!(main);
 fn main() {
     if kernel::selftest::requested() {
         kernel::selftest::start();
-        return;
-    }
-    if has_bootarg("bench") {
-        demo::bench::start();
         return;
     }
     if demo::MAIN.spawn(this_context(), demo::run()).is_err() {

@@ -1,11 +1,12 @@
 //! aiolos host harness: `cargo xtask <command>` (setup, run, boot, test, image, dtb-check,
-//! kvm). std only, no external crates. See README.md for the commands and
+//! kvm, bench). std only, no external crates. See README.md for the commands and
 //! docs/ARCHITECTURE.md for the layout.
 //!
 //! Adding a command is one entry in [`COMMANDS`]: its name, a one-line synopsis for the
 //! overview, its `--help` text and the function that runs it (given the arguments after the
 //! command name; `--help`/`-h` never reaches it).
 
+mod bench;
 mod boot;
 mod cases;
 mod dtb;
@@ -102,6 +103,14 @@ const COMMANDS: &[Cmd] = &[
                   to dd onto a card (`sdcard --help`)",
         help: || sdcard::HELP.into(),
         run: sdcard::cmd,
+    },
+    Cmd {
+        name: "bench",
+        synopsis: "bench [--quick] [--reps N]",
+        summary: "aiolos vs embassy-executor and tokio on the host, instruction counts in\n\
+                  the guest (icount): one table with the targets, under target/bench/",
+        help: || bench::HELP.into(),
+        run: bench::cmd,
     },
     Cmd {
         name: "kvm",

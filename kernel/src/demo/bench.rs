@@ -1,5 +1,6 @@
-//! Guest benchmarks for `cargo xtask bench` (bootarg `bench`; `bench_n=N` round trips, at
-//! most 1000, default 200). Meant for QEMU `-icount shift=0,sleep=off`, where the virtual
+//! Guest benchmarks for `cargo xtask bench`: the kernel package's second binary, `bench`
+//! (its own binary so that the demo's Image carries none of it); bootarg `bench_n=N` round
+//! trips, at most 1000, default 200. Meant for QEMU `-icount shift=0,sleep=off`, where the virtual
 //! counter counts instructions (all cores together) and two boots print the same numbers.
 //! Every figure is a raw tick count, printed as `bench: key=value` for the host to parse:
 //!
@@ -16,6 +17,9 @@
 //! - `busy.*`: a producer on core 0 and a consumer (a bottom half) on core 1 doing the same
 //!   work per item; the consumer's context's notifies and kicks over the run.
 //! - `footprint.context_bytes`: one core's executor `Context`.
+
+#![no_std]
+#![no_main]
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::api::*;
@@ -224,8 +228,10 @@ async fn run(n: usize, main_ticks: u64) {
 }
 task_pool!(static RUN: run, 1);
 
-/// Starts the benchmarks (from the application's entry, on core 0).
-pub fn start() {
+kernel::entry!(start);
+
+/// Starts the benchmarks (the application's entry, on core 0).
+fn start() {
     let main_ticks = now();
     if cores_online() < 2 {
         exit_fail(format_args!("bench: needs at least 2 cores"));

@@ -1,6 +1,5 @@
 //! The demo's steps, one file each.
 
-pub mod bench;
 mod bh_irq;
 mod echo;
 mod ping_pong;
