@@ -120,6 +120,13 @@ fn run(o: &Options) -> Result<(), String> {
     let mut kv = host(o)?;
     kv.extend(guest::run(o.n)?);
     kv.insert("quick".into(), (o.quick as u8).to_string());
+    if let Ok(out) = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+    {
+        let d = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        kv.insert("date".into(), d);
+    }
     let load = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_string))
