@@ -72,12 +72,21 @@ impl TimerTable {
 
     /// Wakes the tasks whose deadline passed; returns whether any did.
     pub(crate) fn fire(&self, ctx: &'static Context) -> bool {
+        // Most polls find no timer expired: say so before building (and zeroing) the
+        // deadline-ordered list below. The clock is read only if a slot is armed.
+        let mut now = None;
+        let any = self.slots.iter().any(|s| {
+            let d = s.deadline.load(Relaxed);
+            d != DISARMED && d <= *now.get_or_insert_with(|| ctx.now())
+        });
+        if !any {
+            return false;
+        }
         // Collect the expired slots first and wake them in deadline order, so that timers
         // that expire in the same pass (the owner was busy or asleep past several deadlines)
         // still run in the order of their deadlines, not of their slots.
         let mut expired = [(0u64, 0usize); TIMER_SLOTS];
         let mut n = 0;
-        let mut now = None;
         for (i, s) in self.slots.iter().enumerate() {
             let d = s.deadline.load(Relaxed);
             if d == DISARMED {

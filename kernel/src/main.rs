@@ -2,6 +2,8 @@
 //! half scheduled from an interrupt, timers of several lengths and a worker-pool offload;
 //! with `interactive` on the command line, an echo of console input. It ends with the
 //! per-core statistics table and `exit: ok`.
+//! (The guest benchmarks of `cargo xtask bench` are the package's second binary,
+//! `demo/bench.rs`.)
 #![no_std]
 #![no_main]
 

@@ -1,5 +1,5 @@
 //! aiolos host harness: `cargo xtask <command>` (setup, run, boot, test, image, dtb-check,
-//! sdcard, disk, kvm). std only, no external crates. See README.md for the commands and
+//! sdcard, disk, kvm, new-app, bench). std only, no external crates. See README.md for the commands and
 //! docs/ARCHITECTURE.md for the layout.
 //!
 //! Adding a command is one entry in [`COMMANDS`]: its name, a one-line synopsis for the
@@ -7,6 +7,7 @@
 //! command name; `--help`/`-h` never reaches it).
 
 mod args;
+mod bench;
 mod boot;
 mod cases;
 mod dtb;
@@ -122,6 +123,14 @@ const COMMANDS: &[Cmd] = &[
                   (Image, extlinux/extlinux.conf, optional DTB; `disk --help`)",
         help: || firmware::disk::HELP.into(),
         run: firmware::disk::cmd,
+    },
+    Cmd {
+        name: "bench",
+        synopsis: "bench [--quick] [--reps N]",
+        summary: "aiolos vs embassy-executor and tokio on the host, instruction counts in\n\
+                  the guest (icount): one table with the targets, under target/bench/",
+        help: || bench::HELP.into(),
+        run: bench::cmd,
     },
     Cmd {
         name: "kvm",

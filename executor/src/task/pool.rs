@@ -66,6 +66,9 @@ impl<const SIZE: usize> TaskSlot<SIZE> {
 /// `N` task slots of `SIZE` bytes. Put it in a `static`.
 pub struct TaskPool<const SIZE: usize, const N: usize> {
     slots: [TaskSlot<SIZE>; N],
+    /// Where the next claim starts looking: one past the last slot claimed. A hint only (the
+    /// slot's `try_allocate` decides), so a plain core atomic (see `sync`'s module docs).
+    next: core::sync::atomic::AtomicUsize,
 }
 
 // SAFETY: the storage cells are only accessed through the task protocol (`task::state`,
@@ -85,6 +88,7 @@ impl<const SIZE: usize, const N: usize> TaskPool<SIZE, N> {
     pub const fn new() -> Self {
         TaskPool {
             slots: [const { TaskSlot::new() }; N],
+            next: core::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -93,6 +97,7 @@ impl<const SIZE: usize, const N: usize> TaskPool<SIZE, N> {
     pub fn new() -> Self {
         TaskPool {
             slots: core::array::from_fn(|_| TaskSlot::new()),
+            next: core::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -130,12 +135,26 @@ impl<const SIZE: usize, const N: usize> TaskPool<SIZE, N> {
         Ok(slot.start(ctx, fut))
     }
 
-    /// Claims a free slot (`try_allocate`), if any.
+    /// Claims a free slot (`try_allocate`), if any. The scan starts one past the last slot
+    /// claimed (slots tend to be freed in the order they were claimed, so the next one is
+    /// usually free) and tries the CAS only on a slot that a plain load shows free: a full
+    /// pool costs one load per slot, not one failed CAS.
     pub(crate) fn claim(&'static self) -> Option<Claimed<SIZE>> {
-        self.slots
-            .iter()
-            .find(|s| s.header.state.try_allocate())
-            .map(|slot| Claimed { slot })
+        if N == 0 {
+            return None;
+        }
+        // Relaxed: a hint; ownership is decided by `try_allocate`'s Acquire CAS.
+        let start = self.next.load(core::sync::atomic::Ordering::Relaxed) % N;
+        (start..N).chain(0..start).find_map(|i| {
+            let slot = &self.slots[i];
+            if !slot.header.state.is_free() || !slot.header.state.try_allocate() {
+                return None;
+            }
+            // Relaxed: the hint again, ordering nothing.
+            self.next
+                .store(i + 1, core::sync::atomic::Ordering::Relaxed);
+            Some(Claimed { slot })
+        })
     }
 }
 

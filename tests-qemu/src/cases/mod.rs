@@ -4,6 +4,7 @@
 //! | file | kind |
 //! | --- | --- |
 //! | [`steps`] | host checks: fmt, clippy, unit tests, loom, spin |
+//! | [`bench`] | `cargo xtask bench --quick` and its crate's lints (host steps) |
 //! | [`dtb`] | `dtb-check` verdicts on QEMU dumps and real board DTBs |
 //! | [`matrix`] | the QEMU boot matrix (GIC × EL × smp × cpu × bootargs) |
 //! | [`bad_input`] | broken device trees and injected faults, each with its precise failure |
@@ -17,6 +18,7 @@
 //! suite (`crate::suite`) runs them all through the boot contract (`crate::boot`).
 
 pub mod bad_input;
+pub mod bench;
 pub mod dtb;
 pub mod firmware;
 pub mod images;

@@ -44,6 +44,8 @@ pub const STEPS: &[Step] = &[
             "--workspace",
             "--exclude",
             "tests-qemu",
+            "--exclude",
+            "bench",
             "--",
             "-D",
             "warnings",

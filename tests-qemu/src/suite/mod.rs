@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use crate::boot::build::{KernelBuild, Output};
-use crate::cases::{self, dtb::DTB_CHECKS, kvm::KVM_CHECKS, steps::STEPS};
+use crate::cases::{self, bench::BENCH_STEPS, dtb::DTB_CHECKS, kvm::KVM_CHECKS, steps::STEPS};
 use crate::sdcard::checks as sdcard;
 use crate::{image, setup, util};
 use options::Options;
@@ -58,7 +58,11 @@ pub fn cmd(args: &[String]) -> ExitCode {
 
 /// `--list`: the selected names, in run order.
 fn list(o: &Options) {
-    let mut names: Vec<String> = STEPS.iter().map(|s| s.name.to_string()).collect();
+    let mut names: Vec<String> = STEPS
+        .iter()
+        .chain(BENCH_STEPS)
+        .map(|s| s.name.to_string())
+        .collect();
     names.extend(DTB_CHECKS.iter().map(|c| c.name.to_string()));
     for (_, jobs) in cases::boot_groups(o.quick) {
         for j in jobs.unwrap_or_default() {
@@ -86,7 +90,11 @@ fn list(o: &Options) {
 }
 
 fn steps(o: &Options, root: &Path, tally: &mut Tally) {
-    for step in STEPS.iter().filter(|s| o.selected(s.name)) {
+    for step in STEPS
+        .iter()
+        .chain(BENCH_STEPS)
+        .filter(|s| o.selected(s.name))
+    {
         let (ok, detail) = cases::steps::run(step, root);
         if ok {
             println!("    {} ... ok ({detail})", step.name);
