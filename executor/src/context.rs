@@ -220,8 +220,9 @@ impl Context {
         // One read-modify-write "if true, make it false" (QEMU's atomic_xchg). A
         // compare_exchange rather than a swap: same meaning, and
         // - loom 0.7.3 models `swap` wrongly (a store can land between its read and its
-        //   write, tokio-rs/loom#254 and #389), which makes the end-state checks in
-        //   tests/loom.rs fail on correct code; loom models compare_exchange correctly;
+        //   write, tokio-rs/loom#254 and #389): with `swap` here, both end-state models in
+        //   tests/loom.rs fail on this correct code (measured); compare_exchange is an RMW
+        //   loom models correctly;
         // - on the common path (`notified` false) a failing CAS writes nothing, so the accept
         //   does not take the owner's cache line exclusive for nothing.
         // AcqRel: Acquire pairs with the Release store of `notified` in `notify` (the event's
