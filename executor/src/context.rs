@@ -79,6 +79,15 @@ impl core::fmt::Display for AlreadyAttached {
     }
 }
 
+/// The handshake words of a context, read for diagnostics ([`Context::handshake_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandshakeState {
+    /// Non-zero while the owner may block (steps (1)-(4)).
+    pub notify_me: usize,
+    /// Some notify set the event since the owner's last accept.
+    pub notified: bool,
+}
+
 /// A per-core event loop. Place them in a `static` array, one per core.
 pub struct Context {
     id: usize,
@@ -180,6 +189,19 @@ impl Context {
         self.stats.snapshot()
     }
 
+    /// The handshake words, for a stall report or a liveness check. Once every notify has
+    /// returned and the owner has finished a `poll`, `notified == false` with the event set
+    /// is the busy-loop state (nobody will clear the event), and `notified == true` with the
+    /// event clear a harmless false positive that the next accept clears.
+    pub fn handshake_state(&self) -> HandshakeState {
+        HandshakeState {
+            // Relaxed: diagnostic snapshots; they order nothing. A caller that needs them
+            // current orders them itself (e.g. after joining the notifiers).
+            notify_me: self.notify_me.load(Ordering::Relaxed),
+            notified: self.notified.load(Ordering::Relaxed),
+        }
+    }
+
     /// aio_notify: make sure the owner will look for work. Call after publishing the work.
     /// Lock-free; callable from any core and from interrupt handlers.
     pub fn notify(&self) {
@@ -200,6 +222,9 @@ impl Context {
             // the owner may just have cleared the event; this notify's wakeup is lost).
             #[cfg(aiolos_mutant = "skip_set_if_notified")]
             if self.notified.load(Ordering::Relaxed) {
+                // Counted as a kick, so that the statistics' sums still hold and only the
+                // lost wakeup gives the mutant away.
+                self.stats.kicks.bump();
                 return;
             }
             p.notifier.set();
