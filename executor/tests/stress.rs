@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use common::{context, context_and_event, join_watching, leak};
-use executor::{Bh, Context, HostNotifier};
+use common::{context, join_watching, leak};
+use executor::{Bh, Context, EventNotifier, HostNotifier};
 
 /// A stress owner that makes no progress for this long has lost a wakeup.
 const STALL: Duration = Duration::from_secs(10);
@@ -103,6 +103,44 @@ fn million_notifications_no_lost_wakeup() {
     );
 }
 
+/// The fan-in's EventNotifier: a `HostNotifier` whose `set` and `test_and_clear` first spin
+/// for a varying 0-4 µs, as a GIC access that traps to the hypervisor does under KVM. The
+/// delay widens the windows the seed's bugs need: BUG1 between the store of `notified` and
+/// the set, BUG2 between the owner's accept and its clear (where a set must land to leave a
+/// stale `notified`).
+struct SlowNotifier {
+    inner: HostNotifier,
+    seed: AtomicU64,
+}
+
+impl SlowNotifier {
+    fn delay(&self) {
+        // Relaxed: a pseudo-random number source; orders nothing.
+        let x = self
+            .seed
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let until = Instant::now() + Duration::from_nanos((x >> 32) % 4_000);
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl EventNotifier for SlowNotifier {
+    fn set(&self) {
+        self.delay();
+        self.inner.set();
+    }
+    fn test_and_clear(&self) -> bool {
+        self.delay();
+        self.inner.test_and_clear()
+    }
+    fn wait(&self, deadline: Option<u64>) {
+        self.inner.wait(deadline);
+    }
+}
+
 /// Producers of the fan-in; with the owner, one thread more than the host has cores here,
 /// and three notifies per round reach BUG2's stale `notified` (tests/loom.rs `fan_in`).
 const FAN_IN_PRODUCERS: usize = 3;
@@ -134,7 +172,13 @@ static FAN_IN_BHS: [Bh; FAN_IN_PRODUCERS] = [
 /// At the end the owner polls once more and the event must be clear: the owner would sleep.
 #[test]
 fn fan_in_rounds_owner_ends_idle() {
-    let (ctx, event) = context_and_event(0);
+    let ctx = leak(Context::new(0));
+    let slow = leak(SlowNotifier {
+        inner: HostNotifier::new(),
+        seed: AtomicU64::new(1),
+    });
+    ctx.attach(slow, &common::CLOCK).unwrap();
+    let event = &slow.inner;
     let start: &'static Barrier = leak(Barrier::new(FAN_IN_PRODUCERS + 1));
     let producers: Vec<_> = FAN_IN_BHS
         .iter()
