@@ -141,10 +141,10 @@ impl EventNotifier for SlowNotifier {
     }
 }
 
-/// Producers of the fan-in; with the owner, one thread more than the host has cores here,
-/// and three notifies per round reach BUG2's stale `notified` (tests/loom.rs `fan_in`).
+/// Producers of the fan-in: three notifies per round can leave BUG2's stale `notified`
+/// (tests/loom.rs `fan_in`).
 const FAN_IN_PRODUCERS: usize = 3;
-/// Rounds of the fan-in (about 1 s on two shared cores, debug build).
+/// Rounds of the fan-in (about 0.5 s on two shared cores).
 const FAN_IN_ROUNDS: u64 = 10_000;
 
 static FAN_IN_RAN: AtomicU64 = AtomicU64::new(0);
