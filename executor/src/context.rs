@@ -79,6 +79,21 @@ impl core::fmt::Display for AlreadyAttached {
     }
 }
 
+/// What [`Context::handshake_state`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandshakeState {
+    /// The owner's `notify_me` (non-zero while it may block).
+    pub notify_me: usize,
+    /// `notified`: set since the owner last accepted.
+    pub notified: bool,
+    /// The run queue is not empty.
+    pub tasks_queued: bool,
+    /// Bottom halves are queued (not counting idle ones).
+    pub bhs_queued: bool,
+    /// The nearest timer deadline, if any.
+    pub next_timer: Option<u64>,
+}
+
 /// A per-core event loop. Place them in a `static` array, one per core.
 pub struct Context {
     id: usize,
@@ -178,6 +193,19 @@ impl Context {
     /// A copy of this context's statistics (wake-path counters only with feature `stats`).
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
+    }
+
+    /// A racy snapshot of the handshake state, for stall reports and liveness checks (any
+    /// core; the values may be stale by the time they are printed).
+    pub fn handshake_state(&self) -> HandshakeState {
+        // Relaxed: diagnostics only; nothing is ordered by these loads.
+        HandshakeState {
+            notify_me: self.notify_me.load(Ordering::Relaxed),
+            notified: self.notified.load(Ordering::Relaxed),
+            tasks_queued: !self.run_queue.is_empty_relaxed(),
+            bhs_queued: !self.bh_list.is_empty_relaxed(),
+            next_timer: self.timers.next_deadline(),
+        }
     }
 
     /// aio_notify: make sure the owner will look for work. Call after publishing the work.

@@ -92,7 +92,7 @@ pub mod wake_gate;
 pub mod worker;
 
 pub use bh::{Bh, BhHandler};
-pub use context::{AlreadyAttached, Context};
+pub use context::{AlreadyAttached, Context, HandshakeState};
 pub use notifier::{Clock, EventNotifier};
 #[cfg(feature = "std")]
 pub use notifier::{HostClock, HostNotifier};
