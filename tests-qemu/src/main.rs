@@ -14,6 +14,7 @@ mod elf;
 mod image;
 mod sdcard;
 mod setup;
+mod soak;
 mod suite;
 mod util;
 
@@ -110,6 +111,14 @@ const COMMANDS: &[Cmd] = &[
                   (downloads ~70 MB of arm64 packages once; `kvm --help`)",
         help: || boot::kvm::HELP.into(),
         run: boot::kvm::run,
+    },
+    Cmd {
+        name: "soak",
+        synopsis: "soak [--boots N] [--seed S] [--jobs J]",
+        summary: "many stress rounds, the kernel rebooting itself inside each QEMU process,\n\
+                  over a seeded random schedule of configurations (`soak --help`)",
+        help: || soak::HELP.into(),
+        run: soak::cmd,
     },
 ];
 

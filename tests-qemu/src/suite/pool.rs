@@ -124,7 +124,7 @@ fn run_boot(job: &BootJob, kernel: &Path, timeout: Duration) -> BootResult {
 /// to run an Image at `addr` with bootargs: an ELF with the Image at `addr` (entry there, x0 =
 /// 0) and QEMU's DTB for `cfg`, bootargs added, at the start of RAM, where the kernel's probe
 /// finds it (QEMU loads no DTB of its own over an ELF segment there).
-fn relocated_with_bootargs(
+pub fn relocated_with_bootargs(
     cfg: &BootConfig,
     image_file: &Path,
     addr: u64,

@@ -21,6 +21,8 @@ fn diagnosis(core: usize) -> &'static str {
         "event set without `notified`: the owner cannot accept it (busy loop)"
     } else if h.notified && !g.latched && work {
         "lost `notified` accept: notified set, latch clear, work queued"
+    } else if asleep && !work && h.notified {
+        "asleep, nothing queued, `notified` left set by a coalesced notify (harmless): the wake never reached this context"
     } else if asleep && !work {
         "asleep with nothing queued: the wake never reached this context (lost on the waker's side)"
     } else {

@@ -6,7 +6,7 @@
 //!   [`RATE_FACTOR`] times slower than that for [`SLOW_WINDOWS`] windows in a row.
 //! * `busy loop`: during a phase, a core's event stays set with no kick while its `wait`
 //!   keeps returning at once; or after a phase, an idle worker did not settle into WFI (its polls or early
-//!   returns from `wait` kept rising, or `notify_me`/`notified`/the latch did not reach their
+//!   returns from `wait` kept rising, or `notify_me`/the latch/the queues did not reach their
 //!   idle values, or it never entered WFI at all).
 
 use super::phases::{launch, mix_running, mix_start, mix_stop};
@@ -190,8 +190,9 @@ async fn monitor(phase: Phase, target: u64) {
 fn settled(core: usize) -> bool {
     let h = context(core).expect("online").handshake_state();
     let g = crate::runtime::notifier(core).gate_state();
+    // `notified` may stay set: two notifies that both kicked before one accept leave it
+    // set with the latch clear, a harmless false positive (docs of the handshake).
     h.notify_me != 0
-        && !h.notified
         && !h.tasks_queued
         && !h.bhs_queued
         && h.next_timer.is_none()
