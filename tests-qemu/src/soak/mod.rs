@@ -15,7 +15,7 @@ use crate::boot::build::{KernelBuild, Output};
 use crate::util;
 
 pub const HELP: &str = "usage: cargo xtask soak [--boots N] [--accel tcg] [--seed S] [--jobs J]
-                        [--per-process R] [--mutant NAME] [--append ARGS]
+                        [--per-process R] [--mutant NAME] [--kernel ELF] [--append ARGS]
 
 Runs N stress rounds (default 3000). Each QEMU process carries up to R rounds (default 25):
 the kernel (bootargs `stress reboot`) ends a passing round with PSCI SYSTEM_RESET and QEMU
@@ -32,6 +32,7 @@ options:
   --jobs J          QEMU processes at once (default 2)
   --per-process R   rounds per QEMU process (default 25)
   --mutant NAME     soak a kernel built with --cfg aiolos_mutant=\"NAME\" (must fail)
+  --kernel ELF      boot this kernel ELF (e.g. a saved copy) instead of building one
   --append ARGS     extra bootargs (e.g. `stress=4` or `stress_ring=1000000`)
 
 Exit status: 0 if every round passed, 1 otherwise.";
@@ -42,6 +43,7 @@ struct Opts {
     jobs: usize,
     per_process: u32,
     mutant: Option<String>,
+    kernel: Option<PathBuf>,
     append: String,
 }
 
@@ -54,6 +56,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         jobs: 2,
         per_process: 25,
         mutant: None,
+        kernel: None,
         append: String::new(),
     };
     let mut it = args.iter();
@@ -79,6 +82,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--per-process" => o.per_process = num(value()?)?.max(1) as u32,
             "--mutant" => o.mutant = Some(value()?),
             "--append" => o.append = value()?,
+            "--kernel" => o.kernel = Some(PathBuf::from(value()?)),
             "--accel" => match value()?.as_str() {
                 "tcg" => {}
                 "kvm" => {
@@ -117,10 +121,17 @@ pub fn cmd(args: &[String]) -> ExitCode {
         Some(m) => KernelBuild::mutant(m),
         None => KernelBuild::release(),
     };
-    let kernel = match build.build(Output::Captured, |c| println!("==> build: {c}")) {
-        Ok((k, _)) => k,
+    let built = match &o.kernel {
+        Some(k) if k.is_file() => Ok(k.clone()),
+        Some(k) => Err(format!("--kernel {}: no such file", k.display())),
+        None => build
+            .build(Output::Captured, |c| println!("==> build: {c}"))
+            .map(|(k, _)| k),
+    };
+    let kernel = match built {
+        Ok(k) => k,
         Err(e) => {
-            eprintln!("soak: kernel build failed: {e}");
+            eprintln!("soak: kernel: {e}");
             return ExitCode::FAILURE;
         }
     };
