@@ -37,14 +37,15 @@ options:
 
 Exit status: 0 if every round passed, 1 otherwise.";
 
-struct Opts {
-    boots: u32,
-    seed: u64,
-    jobs: usize,
-    per_process: u32,
-    mutant: Option<String>,
-    kernel: Option<PathBuf>,
-    append: String,
+/// Soak options (`--help`).
+pub struct Opts {
+    pub boots: u32,
+    pub seed: u64,
+    pub jobs: usize,
+    pub per_process: u32,
+    pub mutant: Option<String>,
+    pub kernel: Option<PathBuf>,
+    pub append: String,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -110,13 +111,33 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 
 /// `cargo xtask soak`.
 pub fn cmd(args: &[String]) -> ExitCode {
-    let o = match parse(args) {
-        Ok(o) => o,
+    match parse(args) {
+        Ok(o) if soak(&o) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("soak: {e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
+    }
+}
+
+impl Opts {
+    /// A short soak for the suite: `boots` rounds from a fixed seed, `append` as bootargs.
+    pub fn short(boots: u32, seed: u64, jobs: usize, append: &str) -> Opts {
+        Opts {
+            boots,
+            seed,
+            jobs,
+            per_process: 25,
+            mutant: None,
+            kernel: None,
+            append: append.into(),
+        }
+    }
+}
+
+/// Run the soak; true if every round passed (prints progress and the summary).
+pub fn soak(o: &Opts) -> bool {
     let build = match &o.mutant {
         Some(m) => KernelBuild::mutant(m),
         None => KernelBuild::release(),
@@ -132,7 +153,7 @@ pub fn cmd(args: &[String]) -> ExitCode {
         Ok(k) => k,
         Err(e) => {
             eprintln!("soak: kernel: {e}");
-            return ExitCode::FAILURE;
+            return false;
         }
     };
     let slots = plan::schedule(o.seed, o.boots, o.per_process);
@@ -210,8 +231,8 @@ pub fn cmd(args: &[String]) -> ExitCode {
     );
     if hangs + failures > 0 {
         println!("  failed processes' serial logs: {}", dir.display());
-        ExitCode::FAILURE
+        false
     } else {
-        ExitCode::SUCCESS
+        true
     }
 }

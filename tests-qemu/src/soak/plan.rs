@@ -111,3 +111,14 @@ mod tests {
             .all(|s| s.cfg.smp <= 8 || s.cfg.gic == 3));
     }
 }
+
+#[cfg(test)]
+mod long_round {
+    /// The suite's long round (`suite::soak_checks`, seed 4, ring 2,500,000 hops per core)
+    /// reaches 10^7 wakeups only on at least 4 cores.
+    #[test]
+    fn seed_4_has_at_least_4_cores() {
+        let s = &super::schedule(4, 1, 25)[0];
+        assert!(s.cfg.smp >= 4, "{}", s.describe());
+    }
+}

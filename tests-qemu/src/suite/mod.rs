@@ -48,6 +48,7 @@ pub fn cmd(args: &[String]) -> ExitCode {
     dtb_checks(&o, &root, qemu, &mut tally);
     boots(&o, qemu, &mut tally);
     sdcard_checks(&o, &mut tally);
+    soak_checks(&o, &mut tally);
     kvm_checks(&o, &mut tally);
     println!("\nsuite time: {:.1}s", suite_start.elapsed().as_secs_f64());
     tally.finish()
@@ -252,6 +253,28 @@ fn sdcard_checks(o: &Options, tally: &mut Tally) {
             sdcard::Outcome::Fail(_) => tally.record(name, false),
             sdcard::Outcome::Skipped(_) => tally.skipped += 1,
         }
+    }
+}
+
+/// The short soaks (not with --quick): 50 rebooting stress rounds under TCG over a fixed
+/// seed's schedule, and one round of at least 10^7 cross-core wakeups (the ring alone:
+/// 2,500,000 hops per core on the schedule's first configuration, at least 4 cores there).
+fn soak_checks(o: &Options, tally: &mut Tally) {
+    if o.quick {
+        return;
+    }
+    let checks = [
+        ("soak-tcg-50", crate::soak::Opts::short(50, 1, o.jobs, "")),
+        (
+            "soak-long-1e7",
+            crate::soak::Opts::short(1, 4, 1, "stress_ring=2500000"),
+        ),
+    ];
+    for (name, opts) in checks.iter().filter(|(n, _)| o.selected(n)) {
+        println!("==> {name}");
+        let ok = crate::soak::soak(opts);
+        println!("    {name} ... {}", if ok { "ok" } else { "FAILED" });
+        tally.record(name, ok);
     }
 }
 
