@@ -55,6 +55,7 @@ pub const CASES: &[Case] = &[
         options: "--gic 2 --smp 4",
         mutant: Some("timer_arm_unmasked"),
         exit_contains: &["lost wakeup"],
+        log_contains: &["=> lost timer"],
         ..MUTANT
     },
     Case {

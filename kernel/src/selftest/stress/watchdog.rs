@@ -159,7 +159,8 @@ async fn monitor(phase: Phase, target: u64) {
             Some((units, ticks)) if t - window_start.0 >= ms(WINDOW_MS) => {
                 let made = got - window_start.1;
                 let expected = units * (t - window_start.0) / ticks;
-                slow = if made * RATE_FACTOR < expected {
+                // A window with no progress at all is the stall check's (`lost wakeup`).
+                slow = if made > 0 && made * RATE_FACTOR < expected {
                     slow + 1
                 } else {
                     0
