@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Model-check the notify_me/notified handshake with spin: the good model must report
-# `errors: 0` under both properties, and every mutant (BUG1, BUG2) must report errors.
+# `errors: 0` under both properties, and every mutant (BUG1, BUG2, ACCEPT_LOAD_STORE,
+# NO_ACCEPT, SKIP_NOTIFY: see notify.pml) must report errors.
 # Builds in a temporary directory; leaves nothing in the repository.
 set -u
+case "${1:-}" in
+    -h | --help) sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    "") ;;
+    *) echo "usage: $0 [--help]  (no arguments)" >&2; exit 2 ;;
+esac
 here="$(cd "$(dirname "$0")" && pwd)"
 model="$here/notify.pml"
 command -v spin >/dev/null || { echo "spin not installed (apt-get install -y spin)"; exit 2; }
@@ -35,6 +41,10 @@ run good-req        pass -DCHECK_REQ
 run bug1            fail -DBUG1
 run bug2            fail -DBUG2
 run bug2-req        fail -DBUG2 -DCHECK_REQ
+run accept-load-store fail -DACCEPT_LOAD_STORE
+run no-accept       fail -DNO_ACCEPT
+run skip-notify     fail -DSKIP_NOTIFY
+run skip-notify-req fail -DSKIP_NOTIFY -DCHECK_REQ
 
 if [ "$fail" = 0 ]; then echo "spin: all checks passed"; else echo "spin: CHECK FAILED"; fi
 exit "$fail"

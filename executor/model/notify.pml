@@ -12,9 +12,15 @@
  *               -- i.e. []<> !event  &&  []<> !(sleeping && req)
  *   CHECK_REQ:  a posted request is never pending forever  -- []<> !req
  *
- * Mutants (must make the check fail):
- *   BUG1: set `notified` before setting the event
- *   BUG2: skip setting the event when `notified` is already set
+ * Mutants (must make the check fail; the Rust mutant of the same bug in brackets):
+ *   BUG1: set `notified` before setting the event              [notified_before_set]
+ *   BUG2: skip setting the event when `notified` is already set [skip_set_if_notified]
+ *   ACCEPT_LOAD_STORE: the accept as a load and a separate store [accept_load_store]
+ *   NO_ACCEPT: the owner never accepts (never clears the event)  [no_accept]
+ *   SKIP_NOTIFY: the notifier publishes work but never notifies  [bh_skip_notify]
+ * The fence mutants (no_owner_fence, no_notifier_fence, rmw_relaxed, no_sleep_fence,
+ * no_latch_fence) cannot be written here: spin's interleavings are sequentially consistent,
+ * so every load already sees the latest store.
  */
 
 bool event;          /* the EventNotifier latch */
@@ -37,11 +43,20 @@ end_wait:   event;                      /*     wait until the event is set */
         :: else -> skip
         fi;
         notify_me = 0;                  /* (4) lower */
-        atomic { old = notified; notified = 0 };   /* (5) accept: swap(false) */
+#if defined(NO_ACCEPT)
+        skip;
+#else
+#if defined(ACCEPT_LOAD_STORE)
+        old = notified;                 /* (5) accept, split: a notify can land between */
+        notified = 0;
+#else
+        atomic { old = notified; notified = 0 };   /* (5) accept: one RMW (true -> false) */
+#endif
         if
         :: old -> event = 0             /*     test_and_clear */
         :: else -> skip
         fi;
+#endif
         req = 0                         /* (6) run the work found */
     od
 }
@@ -51,6 +66,9 @@ active [2] proctype notifier()
     do
     :: true ->
         req = 1;                        /* (a) publish the work */
+#if defined(SKIP_NOTIFY)
+        skip
+#else
         if                              /* (b) full fence; (c) */
         :: notify_me ->
 #if defined(BUG1)
@@ -67,6 +85,7 @@ active [2] proctype notifier()
 #endif
         :: else -> skip
         fi
+#endif
     :: true -> break
     od
 }

@@ -161,6 +161,12 @@ impl Bh {
                 }
             }
         };
+        // Mutant `bh_skip_notify`: no notify after scheduling. Scheduled from the owner's own
+        // core that is harmless (the owner is running, notify_me is 0); from another core the
+        // sleeping owner never hears of the BH.
+        #[cfg(aiolos_mutant = "bh_skip_notify")]
+        let _ = target;
+        #[cfg(not(aiolos_mutant = "bh_skip_notify"))]
         if let (false, Some(target)) = (self.idle, target) {
             target.notify();
         }

@@ -13,14 +13,14 @@
 //! 3. re-check for work (run queue, bottom halves, expired timers); if none, `wait` on the
 //!    EventNotifier until the nearest timer deadline;
 //! 4. lower `notify_me` (Release: the waiting is finished before notifiers may skip kicks);
-//! 5. accept: if `notified.swap(false)` was true, `test_and_clear` the EventNotifier;
+//! 5. accept: if `notified` was true (one RMW sets it false), `test_and_clear` the EventNotifier;
 //! 6. run bottom halves, timers, ready tasks.
 //!
 //! Notifier, [`Context::notify`] (after publishing work with a Release push):
 //! a. (publish the work;)
 //! b. **full fence** (pairs with (2));
 //! c. if `notify_me != 0`: `set` the EventNotifier, **then** set `notified` (Release; pairs
-//!    with the swap in (5)).
+//!    with the accept's read-modify-write in (5)).
 //!
 //! (2) and (b) are the store-buffering pattern: both are explicit `fence(SeqCst)` (DMB ISH).
 //! A SeqCst RMW followed by a Relaxed load is *not* a full fence on aarch64.
@@ -79,12 +79,12 @@ impl core::fmt::Display for AlreadyAttached {
     }
 }
 
-/// What [`Context::handshake_state`] returns.
+/// The handshake words of a context, read for diagnostics ([`Context::handshake_state`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HandshakeState {
-    /// The owner's `notify_me` (non-zero while it may block).
+    /// Non-zero while the owner may block (steps (1)-(4)).
     pub notify_me: usize,
-    /// `notified`: set since the owner last accepted.
+    /// Some notify set the event since the owner's last accept.
     pub notified: bool,
     /// The run queue is not empty.
     pub tasks_queued: bool,
@@ -195,11 +195,14 @@ impl Context {
         self.stats.snapshot()
     }
 
-    /// A racy snapshot of the handshake state, for stall reports and liveness checks (any
-    /// core; the values may be stale by the time they are printed).
+    /// The handshake words, for a stall report or a liveness check. Once every notify has
+    /// returned and the owner has finished a `poll`, `notified == false` with the event set
+    /// is the busy-loop state (nobody will clear the event), and `notified == true` with the
+    /// event clear a harmless false positive that the next accept clears.
     pub fn handshake_state(&self) -> HandshakeState {
-        // Relaxed: diagnostics only; nothing is ordered by these loads.
         HandshakeState {
+            // Relaxed: diagnostic snapshots; they order nothing. A caller that needs them
+            // current orders them itself (e.g. after joining the notifiers).
             notify_me: self.notify_me.load(Ordering::Relaxed),
             notified: self.notified.load(Ordering::Relaxed),
             tasks_queued: !self.run_queue.is_empty_relaxed(),
@@ -220,11 +223,25 @@ impl Context {
         if self.notify_me.load(Ordering::Relaxed) != 0 {
             // Attached before notify_me can be non-zero (the owner attaches, then polls).
             let p = self.platform();
+            // Mutant: the seed's BUG1, `notified` stored before the event is set (the owner
+            // can accept in between: the event stays set with `notified` false, a busy loop).
+            #[cfg(aiolos_mutant = "notified_before_set")]
+            self.notified.store(true, Ordering::Release);
+            // Mutant: the seed's BUG2, no set while `notified` is still true (it may be stale:
+            // the owner may just have cleared the event; this notify's wakeup is lost).
+            #[cfg(aiolos_mutant = "skip_set_if_notified")]
+            if self.notified.load(Ordering::Relaxed) {
+                // Counted as a kick, so that the statistics' sums still hold and only the
+                // lost wakeup gives the mutant away.
+                self.stats.kicks.bump();
+                return;
+            }
             p.notifier.set();
             self.stats.kicks.bump();
-            // Release: the set above happens-before the owner's swap that reads true, so the
-            // owner's test_and_clear sees the event. Pairs with the AcqRel swap in
+            // Release: the set above happens-before the owner's accept that reads true, so the
+            // owner's test_and_clear sees the event. Pairs with the AcqRel compare_exchange in
             // `notify_accept`. Setting `notified` before the event is BUG1 in the model.
+            #[cfg(not(aiolos_mutant = "notified_before_set"))]
             self.notified.store(true, Ordering::Release);
         } else {
             self.stats.notifies_skipped.bump();
@@ -234,10 +251,29 @@ impl Context {
     /// aio_notify_accept: clear the EventNotifier only if somebody set it. Owner only.
     pub fn notify_accept(&self) {
         self.stats.accepts.bump();
+        // One read-modify-write "if true, make it false" (QEMU's atomic_xchg). A
+        // compare_exchange rather than a swap: same meaning, and
+        // - loom 0.7.3 models `swap` wrongly (a store can land between its read and its
+        //   write, tokio-rs/loom#254 and #389): with `swap` here, both end-state models in
+        //   tests/loom.rs fail on this correct code (measured); compare_exchange is an RMW
+        //   loom models correctly;
+        // - on the common path (`notified` false) a failing CAS writes nothing, so the accept
+        //   does not take the owner's cache line exclusive for nothing.
         // AcqRel: Acquire pairs with the Release store of `notified` in `notify` (the event's
         // set is visible to the test_and_clear below); Release keeps our earlier reads of the
-        // work lists before the clear.
-        if self.notified.swap(false, Ordering::AcqRel) {
+        // work lists before the clear. Acquire on failure: orders nothing (we do nothing).
+        #[cfg(not(aiolos_mutant = "accept_load_store"))]
+        let was_notified = self
+            .notified
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        // Mutant: the accept split into a load and a separate store; a notify that lands in
+        // between leaves the event set with `notified` false (BUG1's busy loop).
+        #[cfg(aiolos_mutant = "accept_load_store")]
+        let was_notified = self.notified.load(Ordering::Acquire);
+        #[cfg(aiolos_mutant = "accept_load_store")]
+        self.notified.store(false, Ordering::Release);
+        if was_notified {
             self.stats.accepts_notified.bump();
             if let Some(p) = self.platform.get() {
                 p.notifier.test_and_clear();
@@ -276,7 +312,9 @@ impl Context {
         if blocking {
             self.wait_for_work();
         }
-        // (5) accept.
+        // (5) accept. Mutant `no_accept`: never accept (the event stays set once set: the
+        // owner's waits return at once, a busy loop that still makes progress).
+        #[cfg(not(aiolos_mutant = "no_accept"))]
         self.notify_accept();
         // (6) run. Each list is taken once, so work queued while running (a BH rescheduling
         // itself, a task waking itself) runs on the next iteration.

@@ -102,6 +102,13 @@ mod host {
         }
     }
 
+    impl HostNotifier {
+        /// Whether the latch is set, without clearing it (for liveness checks in tests).
+        pub fn is_set(&self) -> bool {
+            *self.flag.lock().unwrap()
+        }
+    }
+
     impl EventNotifier for HostNotifier {
         fn set(&self) {
             let mut f = self.flag.lock().unwrap();

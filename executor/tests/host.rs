@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
 use std::task::Poll;
 
-use common::{context, leak, run_until, Recording, Runner, CLOCK};
+use common::{context, join_within, leak, run_until, Recording, Runner, CLOCK, OWNER_DEADLINE};
 use executor::{
     co_schedule, sleep, sleep_until, with_timeout, Bh, Clock, Context, Elapsed, JoinHandle,
     PollParams, ScheduleError, SpawnError, TaskPool, WorkerPool,
@@ -67,7 +67,7 @@ fn sleeping_owner_is_kicked_then_accepts_once() {
         std::thread::yield_now();
     }
     BH.schedule(ctx);
-    assert!(owner.join().unwrap());
+    assert!(join_within(owner, OWNER_DEADLINE, "kicked owner"));
     // The owner may wake between the notifier's `set` and its store of `notified`; then this
     // accept finds `notified` false and the next one clears the event (a harmless false
     // positive, PROTOCOL.md). Either way the event is cleared exactly once.
@@ -98,7 +98,7 @@ fn adaptive_polling_catches_work_without_kick() {
     let owner = std::thread::spawn(move || ctx.poll(true));
     std::thread::sleep(std::time::Duration::from_millis(20));
     BH.schedule(ctx);
-    assert!(owner.join().unwrap());
+    assert!(join_within(owner, OWNER_DEADLINE, "busy-polling owner"));
     assert_eq!(
         rec.take(),
         Vec::<&str>::new(),
@@ -175,14 +175,19 @@ fn bh_from_another_thread_wakes_sleeping_owner() {
     });
     static BH_FROM_THREAD: AtomicBool = AtomicBool::new(false);
     let ctx = context(0);
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        BH.schedule(ctx);
+    // The owner on its own thread, so that a lost wakeup fails the test in seconds.
+    let owner = std::thread::spawn(move || {
+        while !BH_FROM_THREAD.load(SeqCst) {
+            ctx.poll(true);
+        }
     });
-    while !BH_FROM_THREAD.load(SeqCst) {
-        ctx.poll(true);
-    }
-    t.join().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    BH.schedule(ctx);
+    join_within(
+        owner,
+        OWNER_DEADLINE,
+        "owner woken by a BH from another thread",
+    );
 }
 
 // ---------------------------------------------------------------- tasks

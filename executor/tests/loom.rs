@@ -2,13 +2,19 @@
 //!
 //! Each model ends with the owner blocked in `EventNotifier::wait(None)` if a wakeup is lost;
 //! the loom `HostNotifier` waits on a loom `Condvar`, so a lost wakeup is a loom deadlock.
+//! A busy loop (the event left set with nobody to clear it: the seed's BUG1) is not a
+//! deadlock; the models with an end-state check (`assert_idle_end_state`) see it: after the
+//! last notifier is joined and the owner has polled once more, the event must be clear and
+//! no work left.
 //!
-//! Negative controls (`--cfg aiolos_mutant="…"`, see `loom-mutants.sh`): with the full fence
-//! removed on either side of the handshake (or the owner's side written as a SeqCst RMW plus
-//! Relaxed loads), `mutant_loses_wakeup` asserts that loom finds the lost wakeup.
+//! Negative controls (`--cfg aiolos_mutant="…"`, see `loom-mutants.sh`): for every executor
+//! mutant, `mutant_caught` runs the model named in `CATCHER` and passes only if loom finds
+//! the failure that model states (a deadlock, or the end-state assertion). It prints the
+//! model's name and the executions explored until the failure.
 //!
 //! Explored executions are counted and printed (`--nocapture`). Preemption bound: loom's
-//! `LOOM_MAX_PREEMPTIONS`, default 8 here (about 10 s in release for all models).
+//! `LOOM_MAX_PREEMPTIONS`, else the model's own (8 for most; the three-thread fan-in has 3,
+//! enough for the stale-`notified` interleaving, see `fan_in`).
 #![cfg(loom)]
 
 use std::sync::atomic::{
@@ -16,7 +22,7 @@ use std::sync::atomic::{
     Ordering::{Relaxed, SeqCst},
 };
 
-use executor::{Bh, Context, HostClock, HostNotifier, WakeGate};
+use executor::{Bh, Context, EventNotifier, HostClock, HostNotifier, WakeGate};
 use loom::thread;
 
 static CLOCK: HostClock = HostClock::new();
@@ -29,25 +35,33 @@ fn leak<T>(t: T) -> &'static T {
 }
 
 fn context(id: usize) -> &'static Context {
+    context_and_event(id).0
+}
+
+/// A context and its EventNotifier (for end-state checks on the event).
+fn context_and_event(id: usize) -> (&'static Context, &'static HostNotifier) {
     let ctx = leak(Context::new(id));
-    ctx.attach(leak(HostNotifier::new()), &CLOCK).unwrap();
-    ctx
+    let event = leak(HostNotifier::new());
+    ctx.attach(event, &CLOCK).unwrap();
+    (ctx, event)
 }
 
 /// Runs `f` under loom with a default preemption bound; returns the number of executions.
 fn check(name: &str, f: impl Fn() + Sync + Send + 'static) -> usize {
-    check_counted(name, leak(AtomicUsize::new(0)), f)
+    check_counted(name, DEFAULT_PREEMPTIONS, leak(AtomicUsize::new(0)), f)
 }
 
-/// `check`, counting executions in `count` (readable even if the model panics).
+/// `check` with the model's own preemption bound (unless `LOOM_MAX_PREEMPTIONS` is set),
+/// counting executions in `count` (readable even if the model panics).
 fn check_counted(
     name: &str,
+    preemptions: usize,
     count: &'static AtomicUsize,
     f: impl Fn() + Sync + Send + 'static,
 ) -> usize {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(DEFAULT_PREEMPTIONS);
+        b.preemption_bound = Some(preemptions);
     }
     b.check(move || {
         count.fetch_add(1, Relaxed);
@@ -96,11 +110,81 @@ fn bh_from_other_thread() {
     t.join().unwrap();
 }
 
-#[cfg(not(any(
-    aiolos_mutant = "no_owner_fence",
-    aiolos_mutant = "no_notifier_fence",
-    aiolos_mutant = "rmw_relaxed"
-)))]
+/// What a failed end-state check says (the catchers below look for it).
+const BUSY_LOOP: &str = "event still set after the owner accepted the last notify";
+
+/// The end state once every notifier is joined: one more (non-blocking) poll accepts the
+/// last notifies; then nothing may be left to run and the event must be clear. An event
+/// left set with `notified` false is never cleared again: every later `wait` returns at
+/// once, a busy loop (BUG1, `no_accept`, `accept_load_store`). Consumes the event.
+fn assert_idle_end_state(ctx: &'static Context, event: &'static HostNotifier, bhs: &[Bh]) {
+    let progress = ctx.poll(false);
+    assert!(!progress, "work left unrun after the last notify");
+    assert!(
+        bhs.iter().all(|b| !b.is_pending()),
+        "a bottom half still pending"
+    );
+    assert!(
+        !event.test_and_clear(),
+        "{BUSY_LOOP}: the owner would busy-loop (every wait returns at once)"
+    );
+}
+
+/// One notifier, one notify racing a blocking poll, then the end-state check: the smallest
+/// model that sees the busy-loop bugs (the event set after, or without, the accept).
+fn notify_end_state() {
+    let (ctx, event) = context_and_event(0);
+    let bhs: &'static [Bh; 1] = leak([Bh::new(|_| {})]);
+    let t = thread::spawn(move || {
+        bhs[0].schedule(ctx);
+    });
+    while ctx.stats().bhs_run == 0 {
+        ctx.poll(true);
+    }
+    t.join().unwrap();
+    assert_idle_end_state(ctx, event, bhs);
+}
+
+/// Preemption bound of [`fan_in`]: the stale-`notified` interleaving below needs 3.
+const FAN_IN_PREEMPTIONS: usize = 3;
+
+/// Fan-in: two notifiers race one owner with three notifies (the first notifier schedules
+/// two bottom halves in a row, the second one), then the end-state check.
+///
+/// The seed's BUG2 (skip the set while `notified` is true) needs a *stale* `notified`: a
+/// notify that sets the event after the owner's accept consumed `notified` but before its
+/// `test_and_clear`, and stores `notified` after it, leaves `notified` true with the event
+/// clear; the owner then finds no work and sleeps, and the third notify sees `notified`
+/// true and skips the set: the owner sleeps forever (a loom deadlock). With one notify in
+/// flight per notifier and fewer than three notifies that state is unreachable.
+fn fan_in() {
+    let (ctx, event) = context_and_event(0);
+    let bhs: &'static [Bh; 3] = leak([Bh::new(|_| {}), Bh::new(|_| {}), Bh::new(|_| {})]);
+    let t1 = thread::spawn(move || {
+        bhs[0].schedule(ctx);
+        bhs[1].schedule(ctx);
+    });
+    let t2 = thread::spawn(move || {
+        bhs[2].schedule(ctx);
+    });
+    while ctx.stats().bhs_run < 3 {
+        // An event set by a notifier that is between its `set` and its store of `notified`
+        // (or a notifier that has not started yet while the event is set) lets the owner
+        // poll without progress until that notifier runs: a transient busy loop that loom,
+        // which never preempts the spinning owner for free, would follow forever ("maximum
+        // number of branches"). Yielding lets the other threads run; a lost wakeup is still
+        // a deadlock and a permanent busy loop still fails the end-state check.
+        if !ctx.poll(true) {
+            thread::yield_now();
+        }
+    }
+    t1.join().unwrap();
+    t2.join().unwrap();
+    assert_idle_end_state(ctx, event, bhs);
+}
+
+/// The models; compiled with the mutants too (`cargo test` then shows which models fail),
+/// but `loom-mutants.sh` runs only `mutant_caught`.
 mod models {
     use super::*;
     use executor::{TaskPool, WorkerPool};
@@ -118,6 +202,21 @@ mod models {
     #[test]
     fn bh_scheduled_from_another_thread() {
         check("bh_scheduled_from_another_thread", bh_from_other_thread);
+    }
+
+    #[test]
+    fn notify_then_idle_end_state() {
+        check("notify_then_idle_end_state", notify_end_state);
+    }
+
+    #[test]
+    fn fan_in_three_notifies() {
+        check_counted(
+            "fan_in_three_notifies",
+            FAN_IN_PREEMPTIONS,
+            leak(AtomicUsize::new(0)),
+            fan_in,
+        );
     }
 
     /// Coalescing: two schedules from another thread while the owner runs the BH; the BH
@@ -237,51 +336,98 @@ mod models {
     }
 }
 
-/// Runs `model` under loom expecting it to fail with a panic message containing `what`;
-/// returns the executions explored until then. Panics if loom finds nothing.
+/// The loom model that must catch a mutant, and what its failure says.
+#[allow(dead_code)] // only the mutant builds read it
+struct Catcher {
+    model: &'static str,
+    run: fn(),
+    preemptions: usize,
+    what: &'static str,
+}
+
+/// A lost wakeup: the owner blocked in `wait(None)` with nobody left to set the event.
+const DEADLOCK: &str = "deadlock";
+
+#[allow(dead_code)]
+const BH_DEADLOCK: Catcher = Catcher {
+    model: "bh_scheduled_from_another_thread",
+    run: bh_from_other_thread,
+    preemptions: DEFAULT_PREEMPTIONS,
+    what: DEADLOCK,
+};
+
+#[allow(dead_code)]
+const END_STATE: Catcher = Catcher {
+    model: "notify_then_idle_end_state",
+    run: notify_end_state,
+    preemptions: DEFAULT_PREEMPTIONS,
+    what: BUSY_LOOP,
+};
+
+/// Which model catches which mutant (the table in executor/README.md).
 #[cfg(any(
     aiolos_mutant = "no_owner_fence",
     aiolos_mutant = "no_notifier_fence",
     aiolos_mutant = "rmw_relaxed",
-    aiolos_mutant = "no_sleep_fence",
-    aiolos_mutant = "no_latch_fence"
+    aiolos_mutant = "bh_skip_notify"
 ))]
-fn expect_caught(model: fn(), what: &str) -> usize {
+const CATCHER: Catcher = BH_DEADLOCK;
+#[cfg(any(aiolos_mutant = "no_sleep_fence", aiolos_mutant = "no_latch_fence"))]
+const CATCHER: Catcher = Catcher {
+    model: "wake_gate",
+    run: wake_gate_handshake,
+    preemptions: DEFAULT_PREEMPTIONS,
+    what: "lost wakeup",
+};
+#[cfg(any(
+    aiolos_mutant = "notified_before_set",
+    aiolos_mutant = "accept_load_store",
+    aiolos_mutant = "no_accept"
+))]
+const CATCHER: Catcher = END_STATE;
+#[cfg(aiolos_mutant = "skip_set_if_notified")]
+const CATCHER: Catcher = Catcher {
+    model: "fan_in_three_notifies",
+    run: fan_in,
+    preemptions: FAN_IN_PREEMPTIONS,
+    what: DEADLOCK,
+};
+
+/// Negative control, one per mutant build: passes only if the mutant's catcher model fails
+/// the way it states.
+#[cfg(any(
+    aiolos_mutant = "no_owner_fence",
+    aiolos_mutant = "no_notifier_fence",
+    aiolos_mutant = "rmw_relaxed",
+    aiolos_mutant = "bh_skip_notify",
+    aiolos_mutant = "no_sleep_fence",
+    aiolos_mutant = "no_latch_fence",
+    aiolos_mutant = "notified_before_set",
+    aiolos_mutant = "accept_load_store",
+    aiolos_mutant = "no_accept",
+    aiolos_mutant = "skip_set_if_notified"
+))]
+#[test]
+fn mutant_caught() {
+    let c = CATCHER;
     let count: &'static AtomicUsize = leak(AtomicUsize::new(0));
-    let r = std::panic::catch_unwind(|| check_counted("mutant", count, model));
-    let payload = r.expect_err("loom did not find the lost wakeup with the fence removed");
+    let r = std::panic::catch_unwind(|| check_counted(c.model, c.preemptions, count, c.run));
+    let payload = r.expect_err(&format!("loom model {} did not catch the mutant", c.model));
     let msg = payload
         .downcast_ref::<String>()
         .map(String::as_str)
         .or_else(|| payload.downcast_ref::<&str>().copied())
         .unwrap_or("");
-    assert!(msg.contains(what), "unexpected failure: {msg}");
-    count.load(Relaxed)
-}
-
-/// Negative control: only compiled for a fence-removal mutant; passes only if loom finds the
-/// lost wakeup (a deadlock of the sleeping owner).
-#[cfg(any(
-    aiolos_mutant = "no_owner_fence",
-    aiolos_mutant = "no_notifier_fence",
-    aiolos_mutant = "rmw_relaxed"
-))]
-#[test]
-fn mutant_loses_wakeup() {
-    // The owner is blocked in wait(None) after the notifier exited without kicking.
-    let n = expect_caught(bh_from_other_thread, "deadlock");
-    println!(
-        "mutant caught: loom found the lost wakeup (owner asleep forever) after {n} executions"
+    assert!(
+        msg.contains(c.what),
+        "model {} failed, but not with \"{}\": {msg}",
+        c.model,
+        c.what
     );
-}
-
-/// Negative control for the notifier's own handshake: with either `WakeGate` fence removed,
-/// loom must find an execution where the owner sleeps through an unkicked latch.
-#[cfg(any(aiolos_mutant = "no_sleep_fence", aiolos_mutant = "no_latch_fence"))]
-#[test]
-fn mutant_gate_loses_wakeup() {
-    let n = expect_caught(wake_gate_handshake, "lost wakeup");
     println!(
-        "mutant caught: loom found the owner asleep through an unkicked latch after {n} executions"
+        "mutant caught by loom model {} (\"{}\") after {} executions",
+        c.model,
+        c.what,
+        count.load(Relaxed)
     );
 }

@@ -1,20 +1,40 @@
-//! Host stress: several producers notify one context 10^6 times; no lost wakeup, bounded time.
+//! Host stress: several producers notify one context; no lost wakeup, no busy loop.
 //!
-//! Each producer publishes work (a counter) and schedules a bottom half on the context; like
-//! QEMU's `aio_bh_enqueue`, every schedule calls `notify()`. The owner runs blocking polls
-//! until the BH has observed every increment. A lost wakeup leaves the owner asleep forever;
-//! the test fails after 60 s instead of hanging. With feature `stats` it also checks the
-//! notify counters and prints the share of notifies that became kicks (EventNotifier sets).
+//! - `million_notifications_no_lost_wakeup`: producers publish work (a counter) and schedule
+//!   a bottom half on the context 10^6 times in all; like QEMU's `aio_bh_enqueue`, every
+//!   schedule calls `notify()`. The owner runs blocking polls until the BH has observed every
+//!   increment. With feature `stats` it also checks the notify counters and prints the share
+//!   of notifies that became kicks (EventNotifier sets).
+//! - `fan_in_rounds_owner_ends_idle`: the liveness check. Producers hit a sleeping owner at
+//!   once, round after round; after each round the handshake must be in a state from which
+//!   the owner can sleep (not the event set with `notified` false: BUG1's busy loop), and a
+//!   stale `notified` is carried into the next round, where BUG2 loses the wakeup.
+//!
+//! A lost wakeup leaves the owner asleep forever: the tests fail after 10 s without progress
+//! (`common::join_watching`) instead of hanging.
 #![cfg(not(loom))] // statics need const constructors; loom models live in tests/loom.rs
 
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use common::context;
-use executor::Bh;
+use common::{context, join_watching, leak};
+use executor::{Bh, Context, EventNotifier, HostNotifier};
+
+/// A stress owner that makes no progress for this long has lost a wakeup.
+const STALL: Duration = Duration::from_secs(10);
+
+/// The handshake and the event, for a failure message.
+fn report(ctx: &Context, event: Option<&HostNotifier>) -> String {
+    format!(
+        "handshake {:?}, event set: {:?}, stats {:?}",
+        ctx.handshake_state(),
+        event.map(HostNotifier::is_set),
+        ctx.stats()
+    )
+}
 
 const PRODUCERS: u64 = 4;
 const PER_PRODUCER: u64 = 250_000;
@@ -31,13 +51,11 @@ static WORK: Bh = Bh::new(|_| {
 #[test]
 fn million_notifications_no_lost_wakeup() {
     let ctx = context(0);
-    let (tx, rx) = mpsc::channel();
     let start = Instant::now();
     let owner = std::thread::spawn(move || {
         while SEEN.load(Ordering::Relaxed) < TOTAL {
             ctx.poll(true);
         }
-        tx.send(()).unwrap();
     });
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|_| {
@@ -52,9 +70,13 @@ fn million_notifications_no_lost_wakeup() {
     for p in producers {
         p.join().unwrap();
     }
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("owner still asleep 60 s after the last notify: lost wakeup");
-    owner.join().unwrap();
+    join_watching(
+        owner,
+        STALL,
+        "million notifications",
+        || SEEN.load(Ordering::Relaxed),
+        || report(ctx, None),
+    );
     #[cfg(feature = "stats")]
     {
         let s = ctx.stats();
@@ -78,5 +100,146 @@ fn million_notifications_no_lost_wakeup() {
     println!(
         "stress: {TOTAL} notifies in {:?} (kick share: feature stats)",
         start.elapsed()
+    );
+}
+
+/// The fan-in's EventNotifier: a `HostNotifier` whose `set` and `test_and_clear` first spin
+/// for a varying 0-4 µs, as a GIC access that traps to the hypervisor does under KVM. The
+/// delay widens the windows the seed's bugs need: BUG1 between the store of `notified` and
+/// the set, BUG2 between the owner's accept and its clear (where a set must land to leave a
+/// stale `notified`).
+struct SlowNotifier {
+    inner: HostNotifier,
+    seed: AtomicU64,
+}
+
+impl SlowNotifier {
+    fn delay(&self) {
+        // Relaxed: a pseudo-random number source; orders nothing.
+        let x = self
+            .seed
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let until = Instant::now() + Duration::from_nanos((x >> 32) % 4_000);
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl EventNotifier for SlowNotifier {
+    fn set(&self) {
+        self.delay();
+        self.inner.set();
+    }
+    fn test_and_clear(&self) -> bool {
+        self.delay();
+        self.inner.test_and_clear()
+    }
+    fn wait(&self, deadline: Option<u64>) {
+        self.inner.wait(deadline);
+    }
+}
+
+/// Producers of the fan-in; with the owner, one thread more than the host has cores here,
+/// and three notifies per round reach BUG2's stale `notified` (tests/loom.rs `fan_in`).
+const FAN_IN_PRODUCERS: usize = 3;
+/// Rounds of the fan-in (about 1 s on two shared cores, debug build).
+const FAN_IN_ROUNDS: u64 = 10_000;
+
+static FAN_IN_RAN: AtomicU64 = AtomicU64::new(0);
+static FAN_IN_DONE: AtomicU64 = AtomicU64::new(0);
+static FAN_IN_ROUND: AtomicU64 = AtomicU64::new(0);
+
+fn fan_in_work(_: &'static Context) {
+    // Relaxed: a count; the BH's state RMWs order the schedule before this run.
+    FAN_IN_RAN.fetch_add(1, Ordering::Relaxed);
+}
+
+static FAN_IN_BHS: [Bh; FAN_IN_PRODUCERS] = [
+    Bh::new(fan_in_work),
+    Bh::new(fan_in_work),
+    Bh::new(fan_in_work),
+];
+
+/// Liveness under fan-in: every round, the producers each schedule their BH on the owner as
+/// the owner goes to sleep; the owner runs until it has seen all of them and waits until
+/// every producer's `schedule` (and so its `notify`) has returned. Then no notify is in
+/// flight, and the event set with `notified` false is the busy-loop state (BUG1,
+/// `accept_load_store`, `no_accept`): nobody will ever clear it. The owner does *not*
+/// accept between rounds, so a stale `notified` (true, event clear) reaches the next round:
+/// with BUG2 all its notifies skip the set and the owner sleeps forever (the watchdog).
+/// At the end the owner polls once more and the event must be clear: the owner would sleep.
+#[test]
+fn fan_in_rounds_owner_ends_idle() {
+    let ctx = leak(Context::new(0));
+    let slow = leak(SlowNotifier {
+        inner: HostNotifier::new(),
+        seed: AtomicU64::new(1),
+    });
+    ctx.attach(slow, &common::CLOCK).unwrap();
+    let event = &slow.inner;
+    let start: &'static Barrier = leak(Barrier::new(FAN_IN_PRODUCERS + 1));
+    let producers: Vec<_> = FAN_IN_BHS
+        .iter()
+        .map(|bh| {
+            std::thread::spawn(move || {
+                for _ in 0..FAN_IN_ROUNDS {
+                    start.wait();
+                    bh.schedule(ctx);
+                    // Release: pairs with the owner's Acquire load; the notify is complete.
+                    FAN_IN_DONE.fetch_add(1, Ordering::Release);
+                }
+            })
+        })
+        .collect();
+    let t0 = Instant::now();
+    let owner = std::thread::spawn(move || {
+        let mut kicked_rounds = 0u64;
+        for round in 0..FAN_IN_ROUNDS {
+            let sleeps = ctx.stats().sleeps;
+            start.wait();
+            let want = (round + 1) * FAN_IN_PRODUCERS as u64;
+            while FAN_IN_RAN.load(Ordering::Relaxed) < want {
+                ctx.poll(true);
+            }
+            // Acquire: pairs with the producers' Release increments.
+            while FAN_IN_DONE.load(Ordering::Acquire) < want {
+                std::thread::yield_now();
+            }
+            let hs = ctx.handshake_state();
+            assert!(
+                hs.notified || !event.is_set(),
+                "round {round}: after the last notify the event is set with `notified` false: \
+                 nobody will clear it and every wait returns at once (a busy loop, BUG1); {}",
+                report(ctx, Some(event))
+            );
+            kicked_rounds += u64::from(ctx.stats().sleeps > sleeps);
+            FAN_IN_ROUND.store(round + 1, Ordering::Relaxed);
+        }
+        ctx.poll(false);
+        assert!(
+            !event.is_set(),
+            "after the last round and one more poll the event is still set: the owner would \
+             busy-loop instead of sleeping; {}",
+            report(ctx, Some(event))
+        );
+        kicked_rounds
+    });
+    let slept_rounds = join_watching(
+        owner,
+        STALL,
+        "fan-in round",
+        || FAN_IN_ROUND.load(Ordering::Relaxed),
+        || report(ctx, Some(event)),
+    );
+    for p in producers {
+        p.join().unwrap();
+    }
+    println!(
+        "fan-in: {FAN_IN_ROUNDS} rounds of {FAN_IN_PRODUCERS} notifies in {:?}; the owner slept in \
+         {slept_rounds} rounds; {}",
+        t0.elapsed(),
+        report(ctx, Some(event))
     );
 }

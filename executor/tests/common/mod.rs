@@ -3,6 +3,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use executor::{Bh, Clock, Context, EventNotifier, HostClock, HostNotifier};
 
@@ -14,9 +16,15 @@ pub fn leak<T>(t: T) -> &'static T {
 
 /// A fresh context attached to a fresh HostNotifier.
 pub fn context(id: usize) -> &'static Context {
+    context_and_event(id).0
+}
+
+/// A fresh context and its HostNotifier (for checks on the event).
+pub fn context_and_event(id: usize) -> (&'static Context, &'static HostNotifier) {
     let ctx = leak(Context::new(id));
-    ctx.attach(leak(HostNotifier::new()), &CLOCK).unwrap();
-    ctx
+    let event = leak(HostNotifier::new());
+    ctx.attach(event, &CLOCK).unwrap();
+    (ctx, event)
 }
 
 /// A notifier that records every call, for exact-sequence tests.
@@ -85,8 +93,35 @@ impl Drop for Runner {
         // The flag is not "work": schedule a BH so a sleeping owner wakes and sees it.
         let bh: &'static Bh = leak(Bh::new(|_| {}));
         bh.schedule(self.ctx);
-        self.thread.take().unwrap().join().unwrap();
+        let thread = self.thread.take().unwrap();
+        if std::thread::panicking() {
+            // The test already failed; a second panic here would abort the test binary.
+            return;
+        }
+        join_within(thread, OWNER_DEADLINE, "Runner's owner thread after stop");
     }
+}
+
+/// How long a test waits for an owner thread before calling it a lost wakeup. Every host
+/// wakeup takes microseconds; seconds leave room for a loaded machine.
+pub const OWNER_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Joins `thread` within `deadline`, or panics naming `what`: a thread that is still
+/// running is an owner asleep through its wakeup (or spinning), and the test must fail in
+/// seconds rather than wait for the harness's step limit. The thread is left behind (it
+/// ends with the test process). A panic in the thread is passed on.
+pub fn join_within<T>(thread: JoinHandle<T>, deadline: Duration, what: &str) -> T {
+    let start = Instant::now();
+    while !thread.is_finished() {
+        assert!(
+            start.elapsed() < deadline,
+            "{what}: still running after {deadline:?}: lost wakeup (owner asleep with work queued)?"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    thread
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// Polls `ctx` on this thread until `done` or a 10 s timeout (panics on timeout).
@@ -101,4 +136,33 @@ pub fn run_until(ctx: &'static Context, mut done: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_micros(50));
         assert!(CLOCK.now() - start < 10_000_000_000, "run_until timed out");
     }
+}
+
+/// Joins `thread`, failing as soon as `progress()` has not changed for `stall`: a stress
+/// owner asleep through its wakeup shows up in seconds, whatever the test's total length.
+/// The panic names `what` and appends `report()` (the handshake state, for the reader).
+pub fn join_watching<T>(
+    thread: JoinHandle<T>,
+    stall: Duration,
+    what: &str,
+    progress: impl Fn() -> u64,
+    report: impl Fn() -> String,
+) -> T {
+    let mut last = progress();
+    let mut since = Instant::now();
+    while !thread.is_finished() {
+        std::thread::sleep(Duration::from_millis(2));
+        let now = progress();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+        assert!(
+            since.elapsed() < stall,
+            "{what}: no progress for {stall:?} at {last}: lost wakeup? {}",
+            report()
+        );
+    }
+    thread
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
