@@ -25,6 +25,9 @@ const MUTANT: Case = Case {
     ..Case::DEFAULT
 };
 
+/// Not here, because the stress passes with them (see the README's table): the executor
+/// mutants `notified_before_set`, `skip_set_if_notified`, `accept_load_store` (loom and the
+/// host stress catch them), and `sgi_no_clear` (the IRQ handler acknowledges the SGI anyway).
 pub const CASES: &[Case] = &[
     Case {
         name: "stress-gic3-smp4",
@@ -68,6 +71,18 @@ pub const CASES: &[Case] = &[
         name: "mutant-no-latch",
         mutant: Some("no_latch"),
         exit_contains: &["busy loop"],
+        ..MUTANT
+    },
+    Case {
+        name: "mutant-no-accept",
+        mutant: Some("no_accept"),
+        exit_contains: &["busy loop"],
+        ..MUTANT
+    },
+    Case {
+        name: "mutant-bh-skip-notify",
+        mutant: Some("bh_skip_notify"),
+        exit_contains: &["lost wakeup"],
         ..MUTANT
     },
 ];

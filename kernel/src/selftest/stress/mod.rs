@@ -12,8 +12,9 @@
 //! | bh     | BHs scheduled from another core while the owner sleeps, and `co_schedule` of a    |
 //! |        | parked task onto a sleeping core                                                  |
 //!
-//! During fanout, irq and bh every worker also runs a napper, so timer wakeups and notifies
-//! race in `wait` on the same contexts. Workers are cores 1.. (all cores with only 2): core 0
+//! During fanout and irq every worker also runs a napper, so timer wakeups and notifies
+//! race in `wait` on the same contexts (not in bh: a timer on the BH's owner would hide a
+//! schedule that lost its notify). Workers are cores 1.. (all cores with only 2): core 0
 //! keeps the watchdog's timer, the only periodic timer, so no tick can hide a lost wakeup on
 //! a worker.
 //!
