@@ -88,14 +88,15 @@ pub fn summary(ticks: u64) {
             wakeups += progress::get(p);
         }
     }
-    let (mut kicks, mut skipped, mut sgis) = (0u64, 0u64, 0u64);
+    // Wake-path counters exist only with feature `stats` (zeros without).
     #[cfg(feature = "stats")]
-    for core in 0..cores_online() {
-        let s = context(core).expect("online").stats();
-        kicks += s.kicks;
-        skipped += s.notifies_skipped;
-        sgis += crate::runtime::notifier(core).snapshot().sgis_sent;
-    }
+    let (kicks, skipped, sgis) = (0..cores_online()).fold((0u64, 0u64, 0u64), |(k, s, g), core| {
+        let st = context(core).expect("online").stats();
+        let n = crate::runtime::notifier(core).snapshot();
+        (k + st.kicks, s + st.notifies_skipped, g + n.sgis_sent)
+    });
+    #[cfg(not(feature = "stats"))]
+    let (kicks, skipped, sgis) = (0u64, 0u64, 0u64);
     println!(
         "stress: ok: ring={} naps={} fanin={} fanout={} irq={} bh={} mix={} wakeups={} kicks={} skipped={} sgis={} ms={}",
         progress::get(Phase::Ring),
