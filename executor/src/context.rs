@@ -86,6 +86,12 @@ pub struct HandshakeState {
     pub notify_me: usize,
     /// Some notify set the event since the owner's last accept.
     pub notified: bool,
+    /// The run queue is not empty.
+    pub tasks_queued: bool,
+    /// Bottom halves are queued (not counting idle ones).
+    pub bhs_queued: bool,
+    /// The nearest timer deadline, if any.
+    pub next_timer: Option<u64>,
 }
 
 /// A per-core event loop. Place them in a `static` array, one per core.
@@ -199,6 +205,9 @@ impl Context {
             // current orders them itself (e.g. after joining the notifiers).
             notify_me: self.notify_me.load(Ordering::Relaxed),
             notified: self.notified.load(Ordering::Relaxed),
+            tasks_queued: !self.run_queue.is_empty_relaxed(),
+            bhs_queued: !self.bh_list.is_empty_relaxed(),
+            next_timer: self.timers.next_deadline(),
         }
     }
 

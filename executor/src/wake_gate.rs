@@ -98,6 +98,20 @@ impl WakeGate {
         self.state.store(RUNNING, Ordering::Relaxed);
     }
 
+    /// Diagnostics (any core, racy): the latch and the owner's announced state as a name
+    /// (`running`, `watching`, `sleeping`).
+    pub fn snapshot(&self) -> (bool, &'static str) {
+        // Relaxed: diagnostics only.
+        let latched = self.pending.load(Ordering::Relaxed) != 0;
+        // Relaxed: diagnostics only.
+        let state = match self.state.load(Ordering::Relaxed) {
+            RUNNING => "running",
+            WATCHING => "watching",
+            _ => "sleeping",
+        };
+        (latched, state)
+    }
+
     /// The latch word, for waiting on it directly (aarch64: LDAXR + WFE on its granule).
     #[cfg(not(loom))]
     pub fn latch_word(&self) -> &core::sync::atomic::AtomicU32 {

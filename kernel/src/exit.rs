@@ -37,6 +37,25 @@ pub fn fail(reason: fmt::Arguments) -> ! {
     finish(1, format_args!("exit: fail: {}", reason))
 }
 
+/// End a passing round of a multi-boot run: `round: ok`, then PSCI SYSTEM_RESET (QEMU without
+/// `-no-reboot` boots the same image again; the harness counts the rounds). Without PSCI it
+/// falls back to [`ok`].
+pub fn reboot() -> ! {
+    hal::cpu::irq_disable();
+    // Relaxed: as in `finish`, the swap only elects one core.
+    if EXITING.swap(true, Ordering::Relaxed) {
+        hal::cpu::park();
+    }
+    crate::irq::send_stop_to_others();
+    println_forced!("round: ok");
+    if let Some(conduit) = PSCI.get() {
+        hal::psci::system_reset(*conduit);
+    }
+    // Relaxed: only this core runs now (the others were stopped above).
+    EXITING.store(false, Ordering::Relaxed);
+    ok()
+}
+
 fn finish(code: u32, line: fmt::Arguments) -> ! {
     hal::cpu::irq_disable();
     if mmu_is_on() {

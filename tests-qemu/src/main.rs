@@ -19,6 +19,7 @@ mod new_app;
 mod pe;
 mod sdcard;
 mod setup;
+mod soak;
 mod suite;
 mod util;
 
@@ -139,6 +140,14 @@ const COMMANDS: &[Cmd] = &[
                   (downloads ~70 MB of arm64 packages once; `kvm --help`)",
         help: || boot::kvm::HELP.into(),
         run: boot::kvm::run,
+    },
+    Cmd {
+        name: "soak",
+        synopsis: "soak [--boots N] [--seed S] [--jobs J]",
+        summary: "many stress rounds, the kernel rebooting itself inside each QEMU process,\n\
+                  over a seeded random schedule of configurations (`soak --help`)",
+        help: || soak::HELP.into(),
+        run: soak::cmd,
     },
 ];
 

@@ -51,6 +51,17 @@ pub struct SgiNotifier {
     stats: NotifierStats,
 }
 
+/// What [`SgiNotifier::gate_state`] returns.
+#[derive(Clone, Copy, Debug)]
+pub struct GateState {
+    /// The latch (`pending`) is set.
+    pub latched: bool,
+    /// The owner's announced state: `running`, `watching` (monitor wait) or `sleeping` (WFI).
+    pub announced: &'static str,
+    /// A wake SGI was sent since the last `test_and_clear`.
+    pub sgi_outstanding: bool,
+}
+
 /// Counters of one notifier (statistics only, read at the end of a run; zero-sized without
 /// feature `stats`). `sgis_sent` is bumped by the notifying core, the rest by the owner.
 struct NotifierStats {
@@ -123,6 +134,18 @@ impl SgiNotifier {
         }
     }
 
+    /// Diagnostics (any core, racy): the latch, the owner's announced state, and whether a
+    /// wake SGI was sent and not yet cleared.
+    pub fn gate_state(&self) -> GateState {
+        let (latched, announced) = self.gate.snapshot();
+        GateState {
+            latched,
+            announced,
+            // Relaxed: diagnostics only.
+            sgi_outstanding: self.sgi_sent.load(Ordering::Relaxed),
+        }
+    }
+
     fn monitor_wait(&self, deadline: Option<u64>) -> bool {
         // Relaxed: `budget` is owner-only state (atomic only to make the notifier Sync).
         let budget = self.budget.load(Ordering::Relaxed);
@@ -176,9 +199,12 @@ impl executor::EventNotifier for SgiNotifier {
         // Mutant (negative control for the stress test): never kick a sleeping core.
         #[cfg(aiolos_mutant = "sgi_skip")]
         let asleep = asleep && false;
-        if asleep
-            && crate::smp::core_index() != self.core
-            && crate::irq::send_wake(self.core).is_ok()
+        // Mutant: the wake SGI goes to the next core instead of the owner.
+        #[cfg(aiolos_mutant = "sgi_wrong_core")]
+        let target = (self.core + 1) % crate::smp::online_count();
+        #[cfg(not(aiolos_mutant = "sgi_wrong_core"))]
+        let target = self.core;
+        if asleep && crate::smp::core_index() != self.core && crate::irq::send_wake(target).is_ok()
         {
             // Release: pairs with the Acquire swap in `test_and_clear`, which reaches us
             // through the executor's `notified` (stored after this `set` returns).
@@ -188,7 +214,11 @@ impl executor::EventNotifier for SgiNotifier {
     }
 
     fn test_and_clear(&self) -> bool {
+        #[cfg(not(aiolos_mutant = "no_latch"))]
         let was = self.gate.take();
+        // Mutant: never take the latch (report it, leave it set): every wait returns at once.
+        #[cfg(aiolos_mutant = "no_latch")]
+        let was = self.gate.is_latched();
         // Only an SGI that was really sent can still be pending in the GIC; most sets find
         // the owner awake or in its monitor wait and send none, so this skips most clears.
         // Acquire: pairs with the Release store in `set`.
@@ -198,6 +228,8 @@ impl executor::EventNotifier for SgiNotifier {
             // (GICR_ICPENDR0 / GICD_CPENDSGIR) that traps to the hypervisor under KVM.
             // Timed only with feature `stats` (no counter reads otherwise).
             self.stats.gic_clear_ticks.time(hal::timer::counter, || {
+                // Mutant: the wake SGI's GIC pending state is never cleared.
+                #[cfg(not(aiolos_mutant = "sgi_no_clear"))]
                 crate::irq::gic_cpu().clear_pending(SGI_WAKE as u32)
             });
             self.stats.gic_clears.bump();

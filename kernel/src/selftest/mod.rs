@@ -17,7 +17,7 @@ use failure::Failure;
 
 /// Whether the command line asks for tests or an injection.
 pub fn requested() -> bool {
-    has_bootarg("test") || has_bootarg("stress") || bootarg("inject").is_some()
+    has_bootarg("test") || stress::requested() || bootarg("inject").is_some()
 }
 
 /// Start the tests (or the injection) from the application's entry.
@@ -26,7 +26,7 @@ pub fn start() {
         inject::start(what);
         return;
     }
-    if has_bootarg("stress") {
+    if stress::requested() {
         stress::start();
         return;
     }

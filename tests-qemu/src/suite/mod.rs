@@ -51,6 +51,7 @@ pub fn cmd(args: &[String]) -> ExitCode {
     cases::uefi::run(&o, &mut tally);
     sdcard_checks(&o, &mut tally);
     firmware_checks(&o, &mut tally);
+    soak_checks(&o, &mut tally);
     kvm_checks(&o, &mut tally);
     println!("\nsuite time: {:.1}s", suite_start.elapsed().as_secs_f64());
     tally.finish()
@@ -300,5 +301,36 @@ fn kvm_checks(o: &Options, tally: &mut Tally) {
                 tally.record(k.name, false);
             }
         }
+    }
+}
+
+/// The short soaks (not with --quick): 50 rebooting stress rounds under TCG over a fixed
+/// seed's schedule (GICv3 only, see below), and one round of at least 10^7 cross-core wakeups (the ring alone:
+/// 2,500,000 hops per core on the schedule's first configuration, at least 4 cores there).
+fn soak_checks(o: &Options, tally: &mut Tally) {
+    if o.quick {
+        return;
+    }
+    let checks = [
+        // GICv3 only until the GICv2 lost SGI the soak found is fixed (README, "Soak": a
+        // round after a PSCI reset loses a wake SGI about once in 20-50 rounds; issue 9 is
+        // open on it; `cargo xtask soak --boots 20 --seed 42` reproduces it).
+        (
+            "soak-tcg-50",
+            crate::soak::Opts {
+                gic: Some(3),
+                ..crate::soak::Opts::short(50, 1, o.jobs, "")
+            },
+        ),
+        (
+            "soak-long-1e7",
+            crate::soak::Opts::short(1, 4, 1, "stress_ring=2500000"),
+        ),
+    ];
+    for (name, opts) in checks.iter().filter(|(n, _)| o.selected(n)) {
+        println!("==> {name}");
+        let ok = crate::soak::soak(opts);
+        println!("    {name} ... {}", if ok { "ok" } else { "FAILED" });
+        tally.record(name, ok);
     }
 }

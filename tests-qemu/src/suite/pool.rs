@@ -88,8 +88,13 @@ fn run_boot(job: &BootJob, kernel: &Path, timeout: Duration) -> BootResult {
     let mut verdict = check_with_stderr(&log, &cap.stderr, cap.code, &job.expect);
     if cap.timed_out {
         verdict = match job.mutant {
-            // A mutant that hangs the guest was caught just as well.
-            Some(_) => Ok(()),
+            // A mutant that hangs the guest was caught just as well, unless the case wants
+            // it caught by name (`exit_contains`): then only the named failure counts.
+            Some(_) if job.expect.exit_contains.is_empty() => Ok(()),
+            Some(m) => Err(format!(
+                "mutant {m} hung for {}s instead of failing by name",
+                timeout.as_secs()
+            )),
             None => Err(format!("timed out after {}s", timeout.as_secs())),
         };
     }
@@ -119,7 +124,7 @@ fn run_boot(job: &BootJob, kernel: &Path, timeout: Duration) -> BootResult {
 /// to run an Image at `addr` with bootargs: an ELF with the Image at `addr` (entry there, x0 =
 /// 0) and QEMU's DTB for `cfg`, bootargs added, at the start of RAM, where the kernel's probe
 /// finds it (QEMU loads no DTB of its own over an ELF segment there).
-fn relocated_with_bootargs(
+pub fn relocated_with_bootargs(
     cfg: &BootConfig,
     image_file: &Path,
     addr: u64,

@@ -1,0 +1,115 @@
+//! The stall report (every context's handshake state, with a diagnosis a reader can act on)
+//! and the summary line the harness parses.
+
+use super::progress::{self, Phase};
+use crate::api::*;
+use crate::println;
+
+/// What the state of core `core` points at.
+fn diagnosis(core: usize) -> &'static str {
+    let h = context(core).expect("online").handshake_state();
+    let g = crate::runtime::notifier(core).gate_state();
+    let asleep = g.announced == "sleeping";
+    let work = h.tasks_queued || h.bhs_queued;
+    if asleep && g.latched {
+        "lost SGI: latch set while the owner sleeps in WFI"
+    } else if asleep && h.next_timer.is_some_and(|d| d <= now()) {
+        "lost timer: a deadline passed while the owner sleeps in WFI"
+    } else if asleep && work && h.notify_me != 0 {
+        "lost notify: work queued, owner asleep with notify_me set, latch clear (kick skipped or lost)"
+    } else if g.latched && !h.notified && !asleep {
+        "event set without `notified`: the owner cannot accept it (busy loop)"
+    } else if h.notified && !g.latched && work {
+        "lost `notified` accept: notified set, latch clear, work queued"
+    } else if asleep && !work && h.notified {
+        "asleep, nothing queued, `notified` left set by a coalesced notify (harmless): the wake never reached this context"
+    } else if asleep && !work {
+        "asleep with nothing queued: the wake never reached this context (lost on the waker's side)"
+    } else {
+        "running"
+    }
+}
+
+/// Print every online context's handshake and notifier state, and the phase counters.
+pub fn print(phase: Phase, target: u64) {
+    let t = now();
+    println!(
+        "stress: stall report, phase {} ({} of {})",
+        phase.name(),
+        progress::get(phase),
+        target
+    );
+    for core in 0..cores_online() {
+        let h = context(core).expect("online").handshake_state();
+        let g = crate::runtime::notifier(core).gate_state();
+        let s = context(core).expect("online").stats();
+        let last = progress::last(core);
+        let since = if last == 0 {
+            u64::MAX
+        } else {
+            ticks_to_us(t.saturating_sub(last)) / 1000
+        };
+        let timer_us = h.next_timer.map(|d| {
+            ticks_to_us(d.saturating_sub(t)) as i64 - ticks_to_us(t.saturating_sub(d)) as i64
+        });
+        println!(
+            "core {}: notify_me={} notified={} latch={} announced={} sgi_outstanding={} tasks_queued={} bhs_queued={} next_timer_us={:?} polls={} sleeps={} timers_fired={} last_progress_ms_ago={} => {}",
+            core,
+            h.notify_me,
+            h.notified as u8,
+            g.latched as u8,
+            g.announced,
+            g.sgi_outstanding as u8,
+            h.tasks_queued as u8,
+            h.bhs_queued as u8,
+            timer_us,
+            s.polls,
+            s.sleeps,
+            s.timers_fired,
+            since,
+            diagnosis(core)
+        );
+    }
+    for p in Phase::ORDER {
+        println!("stress: phase {} progress {}", p.name(), progress::get(p));
+    }
+    println!(
+        "stress: mixed-in timers fired {}",
+        progress::get(Phase::Mix)
+    );
+    print_stats();
+}
+
+/// The final line: phase counts, cross-core wakeups, kicks vs skipped notifies, SGIs.
+pub fn summary(ticks: u64) {
+    let mut wakeups = 0;
+    for p in Phase::ORDER {
+        if p.cross_core() {
+            wakeups += progress::get(p);
+        }
+    }
+    // Wake-path counters exist only with feature `stats` (zeros without).
+    #[cfg(feature = "stats")]
+    let (kicks, skipped, sgis) = (0..cores_online()).fold((0u64, 0u64, 0u64), |(k, s, g), core| {
+        let st = context(core).expect("online").stats();
+        let n = crate::runtime::notifier(core).snapshot();
+        (k + st.kicks, s + st.notifies_skipped, g + n.sgis_sent)
+    });
+    #[cfg(not(feature = "stats"))]
+    let (kicks, skipped, sgis) = (0u64, 0u64, 0u64);
+    println!(
+        "stress: ok: ring={} naps={} fanin={} fanout={} irq={} bh={} mix={} wakeups={} kicks={} skipped={} sgis={} ms={}",
+        progress::get(Phase::Ring),
+        progress::get(Phase::Naps),
+        progress::get(Phase::FanIn),
+        progress::get(Phase::FanOut),
+        progress::get(Phase::Irq),
+        progress::get(Phase::Bh),
+        progress::get(Phase::Mix),
+        wakeups,
+        kicks,
+        skipped,
+        sgis,
+        ticks_to_us(ticks) / 1000
+    );
+}
