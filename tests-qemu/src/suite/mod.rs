@@ -304,9 +304,9 @@ fn kvm_checks(o: &Options, tally: &mut Tally) {
     }
 }
 
-/// The short soaks (not with --quick): 50 rebooting stress rounds under TCG over a fixed
-/// seed's schedule (GICv3 only, see below), and one round of at least 10^7 cross-core wakeups (the ring alone:
-/// 2,500,000 hops per core on the schedule's first configuration, at least 4 cores there).
+/// The short soak (not with --quick): 50 rebooting stress rounds under TCG over a fixed
+/// seed's schedule (GICv3 only, see below). The long round of 10^7 wakeups is a command
+/// (README, "Soak"): it takes longer than the CI budget here and prints nothing while it runs.
 fn soak_checks(o: &Options, tally: &mut Tally) {
     if o.quick {
         return;
@@ -321,10 +321,6 @@ fn soak_checks(o: &Options, tally: &mut Tally) {
                 gic: Some(3),
                 ..crate::soak::Opts::short(50, 1, o.jobs, "")
             },
-        ),
-        (
-            "soak-long-1e7",
-            crate::soak::Opts::short(1, 4, 1, "stress_ring=2500000"),
         ),
     ];
     for (name, opts) in checks.iter().filter(|(n, _)| o.selected(n)) {
