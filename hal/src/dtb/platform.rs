@@ -273,9 +273,7 @@ impl<'a> Platform<'a> {
         let fdt = Fdt::new(dtb)?;
         // One full walk checks every token, name and property of the structure block, so
         // later lookups only fail for semantic reasons.
-        for n in fdt.nodes() {
-            n?;
-        }
+        fdt.validate()?;
         let root = fdt.root()?;
         let chosen = fdt.find("/chosen")?;
         let bootargs = match chosen {
