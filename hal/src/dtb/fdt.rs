@@ -149,15 +149,17 @@ pub struct Fdt<'a> {
 
 /// One structure-block token, with the offset of the token that follows it.
 ///
-/// Names are raw bytes (found up to their NUL, not yet checked as UTF-8): most walks only
-/// skip them or compare them with a known name, so [`Fdt::name_str`] checks one only where a
-/// `&str` is handed out, and [`Fdt::validate`] checks all of them once.
+/// Names are not decoded here (node names are raw bytes up to their NUL, property names only
+/// an offset into the strings block): most walks only skip them or compare them with a known
+/// name, so a name is checked as UTF-8 only where a `&str` is handed out, and
+/// [`Fdt::validate`] checks all of them once.
 enum Token<'a> {
     /// A node's name and the offset of its first byte.
     Begin(&'a [u8], usize),
     End,
-    /// A property's name, its offset in the strings block, and its value.
-    Prop(&'a [u8], u32, &'a [u8]),
+    /// A property's name offset in the strings block (looked up only when asked for:
+    /// [`Fdt::prop_name`], [`Fdt::prop_name_is`]) and its value.
+    Prop(u32, &'a [u8]),
     Nop,
     EndOfTree,
 }
@@ -241,9 +243,21 @@ impl<'a> Fdt<'a> {
         core::str::from_utf8(bytes).map_err(|_| DtbError::BadString { offset: off })
     }
 
-    /// A property name from [`Token::Prop`] as UTF-8.
-    fn prop_name_str(bytes: &'a [u8], nameoff: u32) -> Result<&'a str, DtbError<'a>> {
-        core::str::from_utf8(bytes).map_err(|_| DtbError::BadStringOffset(nameoff))
+    /// The name of a property from its [`Token::Prop`] offset, as UTF-8.
+    fn prop_name(&self, nameoff: u32) -> Result<&'a str, DtbError<'a>> {
+        let bad = DtbError::BadStringOffset(nameoff);
+        let bytes = Self::cstr(self.strings, nameoff as usize).map_err(|_| bad)?;
+        core::str::from_utf8(bytes).map_err(|_| bad)
+    }
+
+    /// Whether the property name at `nameoff` is `name`: its bytes and then a NUL, compared
+    /// in place (no search for the NUL, no UTF-8 decoding).
+    fn prop_name_is(&self, nameoff: u32, name: &[u8]) -> bool {
+        let start = nameoff as usize;
+        let Some(end) = start.checked_add(name.len()) else {
+            return false;
+        };
+        self.strings.get(start..end) == Some(name) && self.strings.get(end) == Some(&0)
     }
 
     /// Checks the whole structure block in one walk: every token, the nesting (at most
@@ -271,8 +285,8 @@ impl<'a> Fdt<'a> {
                         return Ok(());
                     }
                 }
-                Token::Prop(name, nameoff, _) => {
-                    Self::prop_name_str(name, nameoff)?;
+                Token::Prop(nameoff, _) => {
+                    self.prop_name(nameoff)?;
                 }
                 Token::Nop => {}
                 Token::EndOfTree => {
@@ -307,12 +321,7 @@ impl<'a> Fdt<'a> {
                 let start = after.checked_add(8).ok_or(overflow)?;
                 let end = start.checked_add(len).ok_or(overflow)?;
                 let value = self.structs.get(start..end).ok_or(overflow)?;
-                let name = Self::cstr(self.strings, nameoff as usize)
-                    .map_err(|_| DtbError::BadStringOffset(nameoff))?;
-                Ok((
-                    Token::Prop(name, nameoff, value),
-                    align4(end).ok_or(overflow)?,
-                ))
+                Ok((Token::Prop(nameoff, value), align4(end).ok_or(overflow)?))
             }
             token => Err(DtbError::BadToken { token, offset: off }),
         }
@@ -511,12 +520,15 @@ impl<'a> Fdt<'a> {
                         break;
                     }
                 }
-                Token::Prop(name, _, value) if name == b"phandle" || name == b"linux,phandle" => {
+                Token::Prop(nameoff, value)
+                    if self.prop_name_is(nameoff, b"phandle")
+                        || self.prop_name_is(nameoff, b"linux,phandle") =>
+                {
                     if value.len() != 4 {
                         let node = self.node_at(current)?;
                         return Err(DtbError::BadPropertyLength {
                             node: node.display_name(),
-                            property: if name == b"phandle" {
+                            property: if self.prop_name_is(nameoff, b"phandle") {
                                 "phandle"
                             } else {
                                 "linux,phandle"
@@ -727,9 +739,9 @@ impl<'a> Node<'a> {
             }
             match fdt.token(off) {
                 Ok((Token::Nop, next)) => off = next,
-                Ok((Token::Prop(name, nameoff, value), next)) => {
+                Ok((Token::Prop(nameoff, value), next)) => {
                     off = next;
-                    let item = Fdt::prop_name_str(name, nameoff).map(|n| (n, value));
+                    let item = fdt.prop_name(nameoff).map(|n| (n, value));
                     done = item.is_err();
                     return Some(item);
                 }
@@ -762,7 +774,9 @@ impl<'a> Node<'a> {
         let mut off = self.body;
         loop {
             match self.fdt.token(off)? {
-                (Token::Prop(n, _, v), _) if n == name.as_bytes() => return Ok(Some(v)),
+                (Token::Prop(n, v), _) if self.fdt.prop_name_is(n, name.as_bytes()) => {
+                    return Ok(Some(v))
+                }
                 (Token::Nop | Token::Prop(..), next) => off = next,
                 _ => return Ok(None),
             }
