@@ -148,10 +148,18 @@ pub struct Fdt<'a> {
 }
 
 /// One structure-block token, with the offset of the token that follows it.
+///
+/// Names are not decoded here (node names are raw bytes up to their NUL, property names only
+/// an offset into the strings block): most walks only skip them or compare them with a known
+/// name, so a name is checked as UTF-8 only where a `&str` is handed out, and
+/// [`Fdt::validate`] checks all of them once.
 enum Token<'a> {
-    Begin(&'a str),
+    /// A node's name and the offset of its first byte.
+    Begin(&'a [u8], usize),
     End,
-    Prop(&'a str, &'a [u8]),
+    /// A property's name offset in the strings block (looked up only when asked for:
+    /// [`Fdt::prop_name`], [`Fdt::prop_name_is`]) and its value.
+    Prop(u32, &'a [u8]),
     Nop,
     EndOfTree,
 }
@@ -218,7 +226,8 @@ impl<'a> Fdt<'a> {
         })
     }
 
-    fn cstr(b: &'a [u8], off: usize) -> Result<(&'a str, usize), DtbError<'a>> {
+    /// The NUL-terminated bytes at `off` (without the NUL).
+    fn cstr(b: &'a [u8], off: usize) -> Result<&'a [u8], DtbError<'a>> {
         let rest = b
             .get(off..)
             .ok_or(DtbError::StructureOverflow { offset: off })?;
@@ -226,9 +235,69 @@ impl<'a> Fdt<'a> {
             .iter()
             .position(|&c| c == 0)
             .ok_or(DtbError::BadString { offset: off })?;
-        let bytes = rest.get(..len).ok_or(DtbError::BadString { offset: off })?;
-        let s = core::str::from_utf8(bytes).map_err(|_| DtbError::BadString { offset: off })?;
-        Ok((s, len))
+        rest.get(..len).ok_or(DtbError::BadString { offset: off })
+    }
+
+    /// A node name from [`Token::Begin`] as UTF-8 (`off`: where it is, for the error).
+    fn name_str(bytes: &'a [u8], off: usize) -> Result<&'a str, DtbError<'a>> {
+        core::str::from_utf8(bytes).map_err(|_| DtbError::BadString { offset: off })
+    }
+
+    /// The name of a property from its [`Token::Prop`] offset, as UTF-8.
+    fn prop_name(&self, nameoff: u32) -> Result<&'a str, DtbError<'a>> {
+        let bad = DtbError::BadStringOffset(nameoff);
+        let bytes = Self::cstr(self.strings, nameoff as usize).map_err(|_| bad)?;
+        core::str::from_utf8(bytes).map_err(|_| bad)
+    }
+
+    /// Whether the property name at `nameoff` is `name`: its bytes and then a NUL, compared
+    /// in place (no search for the NUL, no UTF-8 decoding).
+    fn prop_name_is(&self, nameoff: u32, name: &[u8]) -> bool {
+        let start = nameoff as usize;
+        let Some(end) = start.checked_add(name.len()) else {
+            return false;
+        };
+        self.strings.get(start..end) == Some(name) && self.strings.get(end) == Some(&0)
+    }
+
+    /// Checks the whole structure block in one walk: every token, the nesting (at most
+    /// [`MAX_DEPTH`]), and every node and property name as UTF-8. After it, lookups only
+    /// fail for semantic reasons.
+    pub fn validate(&self) -> Result<(), DtbError<'a>> {
+        let mut off = self.root()?.off;
+        let mut depth = 0usize;
+        loop {
+            let (tok, next) = self.token(off)?;
+            match tok {
+                Token::Begin(name, at) => {
+                    Self::name_str(name, at)?;
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(DtbError::TooDeep);
+                    }
+                }
+                Token::End => {
+                    depth = depth.checked_sub(1).ok_or(DtbError::BadToken {
+                        token: FDT_END_NODE,
+                        offset: off,
+                    })?;
+                    if depth == 0 {
+                        return Ok(());
+                    }
+                }
+                Token::Prop(nameoff, _) => {
+                    self.prop_name(nameoff)?;
+                }
+                Token::Nop => {}
+                Token::EndOfTree => {
+                    return Err(DtbError::BadToken {
+                        token: FDT_END,
+                        offset: off,
+                    })
+                }
+            }
+            off = next;
+        }
     }
 
     /// Decodes the token at `off`; returns it and the offset of the next one (always > off).
@@ -238,9 +307,10 @@ impl<'a> Fdt<'a> {
         let after = off.checked_add(4).ok_or(overflow)?;
         match tag {
             FDT_BEGIN_NODE => {
-                let (name, len) = Self::cstr(self.structs, after)?;
-                let next = align4(after.checked_add(len + 1).ok_or(overflow)?).ok_or(overflow)?;
-                Ok((Token::Begin(name), next))
+                let name = Self::cstr(self.structs, after)?;
+                let next =
+                    align4(after.checked_add(name.len() + 1).ok_or(overflow)?).ok_or(overflow)?;
+                Ok((Token::Begin(name, after), next))
             }
             FDT_END_NODE => Ok((Token::End, after)),
             FDT_NOP => Ok((Token::Nop, after)),
@@ -251,9 +321,7 @@ impl<'a> Fdt<'a> {
                 let start = after.checked_add(8).ok_or(overflow)?;
                 let end = start.checked_add(len).ok_or(overflow)?;
                 let value = self.structs.get(start..end).ok_or(overflow)?;
-                let (name, _) = Self::cstr(self.strings, nameoff as usize)
-                    .map_err(|_| DtbError::BadStringOffset(nameoff))?;
-                Ok((Token::Prop(name, value), align4(end).ok_or(overflow)?))
+                Ok((Token::Prop(nameoff, value), align4(end).ok_or(overflow)?))
             }
             token => Err(DtbError::BadToken { token, offset: off }),
         }
@@ -262,10 +330,10 @@ impl<'a> Fdt<'a> {
     /// The node whose `FDT_BEGIN_NODE` token is at `off`.
     fn node_at(&self, off: usize) -> Result<Node<'a>, DtbError<'a>> {
         match self.token(off)? {
-            (Token::Begin(name), body) => Ok(Node {
+            (Token::Begin(name, at), body) => Ok(Node {
                 fdt: *self,
                 off,
-                name,
+                name: Self::name_str(name, at)?,
                 body,
             }),
             _ => Err(DtbError::BadToken {
@@ -281,7 +349,7 @@ impl<'a> Fdt<'a> {
         loop {
             match self.token(off) {
                 Ok((Token::Nop, next)) => off = next,
-                Ok((Token::Begin(_), _)) => return self.node_at(off),
+                Ok((Token::Begin(..), _)) => return self.node_at(off),
                 _ => return Err(DtbError::NoRoot),
             }
         }
@@ -294,7 +362,7 @@ impl<'a> Fdt<'a> {
         loop {
             let (tok, next) = self.token(off)?;
             match tok {
-                Token::Begin(_) => depth += 1,
+                Token::Begin(..) => depth += 1,
                 Token::End => {
                     depth = depth.checked_sub(1).ok_or(DtbError::BadToken {
                         token: FDT_END_NODE,
@@ -345,13 +413,20 @@ impl<'a> Fdt<'a> {
                 let here = off;
                 off = next;
                 match tok {
-                    Token::Begin(name) => {
+                    Token::Begin(name, at) => {
                         let d = depth;
                         depth += 1;
                         if depth > MAX_DEPTH {
                             failed = true;
                             return Some(Err(DtbError::TooDeep));
                         }
+                        let name = match Self::name_str(name, at) {
+                            Ok(n) => n,
+                            Err(e) => {
+                                failed = true;
+                                return Some(Err(e));
+                            }
+                        };
                         return Some(Ok((
                             Node {
                                 fdt,
@@ -419,14 +494,56 @@ impl<'a> Fdt<'a> {
     }
 
     /// The node whose `phandle` (or `linux,phandle`) is `phandle`.
+    /// One walk over the tokens (no per-node property scans); a `phandle` that is not one
+    /// cell is an error, as [`Node::u32_prop`] would say.
     pub fn by_phandle(&self, phandle: u32) -> Result<Node<'a>, DtbError<'a>> {
-        for n in self.nodes() {
-            let (n, _) = n?;
-            for name in ["phandle", "linux,phandle"] {
-                if n.u32_prop(name)? == Some(phandle) {
-                    return Ok(n);
+        let mut off = self.root()?.off;
+        // The node whose properties the walk is in (the last `FDT_BEGIN_NODE`).
+        let mut current = off;
+        let mut depth = 0usize;
+        loop {
+            let (tok, next) = self.token(off)?;
+            match tok {
+                Token::Begin(..) => {
+                    current = off;
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(DtbError::TooDeep);
+                    }
                 }
+                Token::End => {
+                    depth = depth.checked_sub(1).ok_or(DtbError::BadToken {
+                        token: FDT_END_NODE,
+                        offset: off,
+                    })?;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                Token::Prop(nameoff, value)
+                    if self.prop_name_is(nameoff, b"phandle")
+                        || self.prop_name_is(nameoff, b"linux,phandle") =>
+                {
+                    if value.len() != 4 {
+                        let node = self.node_at(current)?;
+                        return Err(DtbError::BadPropertyLength {
+                            node: node.display_name(),
+                            property: if self.prop_name_is(nameoff, b"phandle") {
+                                "phandle"
+                            } else {
+                                "linux,phandle"
+                            },
+                            len: value.len(),
+                        });
+                    }
+                    if be32(value, 0) == Some(phandle) {
+                        return self.node_at(current);
+                    }
+                }
+                Token::Prop(..) | Token::Nop => {}
+                Token::EndOfTree => break,
             }
+            off = next;
         }
         Err(DtbError::NoSuchPhandle(phandle))
     }
@@ -434,24 +551,22 @@ impl<'a> Fdt<'a> {
     /// The chain of ancestors of `node`, root first, `node` itself excluded.
     pub fn ancestors(&self, node: &Node<'a>) -> Result<Ancestors<'a>, DtbError<'a>> {
         let mut stack = Ancestors {
-            nodes: [None; MAX_DEPTH],
+            fdt: *self,
+            offs: [0; MAX_DEPTH],
             len: 0,
         };
         let mut off = self.root()?.off;
         loop {
             let (tok, next) = self.token(off)?;
             match tok {
-                Token::Begin(name) => {
+                Token::Begin(name, at) => {
                     if off == node.off {
                         return Ok(stack);
                     }
-                    let slot = stack.nodes.get_mut(stack.len).ok_or(DtbError::TooDeep)?;
-                    *slot = Some(Node {
-                        fdt: *self,
-                        off,
-                        name,
-                        body: next,
-                    });
+                    // Checked here so that `Ancestors::get` cannot fail on it later.
+                    Self::name_str(name, at)?;
+                    let slot = stack.offs.get_mut(stack.len).ok_or(DtbError::TooDeep)?;
+                    *slot = off;
                     stack.len += 1;
                 }
                 Token::End => {
@@ -555,10 +670,12 @@ impl<'a> Fdt<'a> {
     }
 }
 
-/// The ancestors of a node, root first (a fixed array: no allocation).
+/// The ancestors of a node, root first (a fixed array of their offsets: no allocation, and
+/// small to return; each [`Node`] is decoded again from its one token when asked for).
 #[derive(Clone, Copy)]
 pub struct Ancestors<'a> {
-    nodes: [Option<Node<'a>>; MAX_DEPTH],
+    fdt: Fdt<'a>,
+    offs: [usize; MAX_DEPTH],
     len: usize,
 }
 
@@ -566,7 +683,7 @@ impl<'a> Ancestors<'a> {
     /// The `i`-th ancestor, root first.
     pub fn get(&self, i: usize) -> Option<Node<'a>> {
         if i < self.len {
-            self.nodes.get(i).copied().flatten()
+            self.fdt.node_at(*self.offs.get(i)?).ok()
         } else {
             None
         }
@@ -581,7 +698,7 @@ impl<'a> Ancestors<'a> {
     }
     /// Root first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = Node<'a>> + '_ {
-        self.nodes.iter().take(self.len).filter_map(|n| *n)
+        (0..self.len).filter_map(|i| self.get(i))
     }
 }
 
@@ -622,9 +739,11 @@ impl<'a> Node<'a> {
             }
             match fdt.token(off) {
                 Ok((Token::Nop, next)) => off = next,
-                Ok((Token::Prop(name, value), next)) => {
+                Ok((Token::Prop(nameoff, value), next)) => {
                     off = next;
-                    return Some(Ok((name, value)));
+                    let item = fdt.prop_name(nameoff).map(|n| (n, value));
+                    done = item.is_err();
+                    return Some(item);
                 }
                 Ok(_) => {
                     done = true;
@@ -651,13 +770,17 @@ impl<'a> Node<'a> {
 
     /// The raw value of property `name`.
     pub fn prop(&self, name: &str) -> Result<Option<&'a [u8]>, DtbError<'a>> {
-        for p in self.props() {
-            let (n, v) = p?;
-            if n == name {
-                return Ok(Some(v));
+        // Bytes compared, not decoded: equal to a `&str` means valid UTF-8 already.
+        let mut off = self.body;
+        loop {
+            match self.fdt.token(off)? {
+                (Token::Prop(n, v), _) if self.fdt.prop_name_is(n, name.as_bytes()) => {
+                    return Ok(Some(v))
+                }
+                (Token::Nop | Token::Prop(..), next) => off = next,
+                _ => return Ok(None),
             }
         }
-        Ok(None)
     }
 
     /// A one-cell property.
@@ -749,7 +872,7 @@ impl<'a> Node<'a> {
                         off = next;
                         continue;
                     }
-                    Ok((Token::Begin(_), _)) => fdt
+                    Ok((Token::Begin(..), _)) => fdt
                         .node_at(off)
                         .and_then(|child| Ok((child, fdt.skip_node(off)?))),
                     Ok((Token::End, _)) => return None,

@@ -273,11 +273,10 @@ impl<'a> Platform<'a> {
         let fdt = Fdt::new(dtb)?;
         // One full walk checks every token, name and property of the structure block, so
         // later lookups only fail for semantic reasons.
-        for n in fdt.nodes() {
-            n?;
-        }
+        fdt.validate()?;
         let root = fdt.root()?;
-        let chosen = fdt.find("/chosen")?;
+        let top = TopNodes::find(&root)?;
+        let chosen = top.chosen;
         let bootargs = match chosen {
             Some(c) => c.str_prop("bootargs").ok().flatten(),
             None => None,
@@ -289,17 +288,55 @@ impl<'a> Platform<'a> {
             model: root.str_prop("model").ok().flatten(),
             compatible: root.str_prop("compatible").ok().flatten(),
             bootargs,
-            memory: find_memory(&fdt, &root),
+            memory: find_memory(&fdt, &root, top.reserved_memory),
             console: find_console(&fdt, chosen, gic_phandle),
-            psci: find_psci(&fdt),
-            cpus: find_cpus(&fdt),
+            psci: find_psci(top.psci, top.firmware),
+            cpus: find_cpus(top.cpus),
             timer: find_timer(&fdt, gic_phandle),
             gic,
         })
     }
 }
 
-fn find_memory<'a>(fdt: &Fdt<'a>, root: &Node<'a>) -> Result<Memory, DtbError<'a>> {
+/// The root's children that discovery looks up by name, found in one pass over them (each
+/// [`Fdt::find`] of a top-level path would walk the root's children again). A name matches
+/// as in [`Fdt::find`]: exactly, or before its `@`; the first match wins.
+#[derive(Default)]
+struct TopNodes<'a> {
+    chosen: Option<Node<'a>>,
+    reserved_memory: Option<Node<'a>>,
+    psci: Option<Node<'a>>,
+    firmware: Option<Node<'a>>,
+    cpus: Option<Node<'a>>,
+}
+
+impl<'a> TopNodes<'a> {
+    fn find(root: &Node<'a>) -> Result<Self, DtbError<'a>> {
+        let mut t = TopNodes::default();
+        for child in root.children() {
+            let child = child?;
+            let base = child.name.split('@').next().unwrap_or(child.name);
+            let slot = match base {
+                "chosen" => &mut t.chosen,
+                "reserved-memory" => &mut t.reserved_memory,
+                "psci" => &mut t.psci,
+                "firmware" => &mut t.firmware,
+                "cpus" => &mut t.cpus,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(child);
+            }
+        }
+        Ok(t)
+    }
+}
+
+fn find_memory<'a>(
+    fdt: &Fdt<'a>,
+    root: &Node<'a>,
+    reserved_memory: Option<Node<'a>>,
+) -> Result<Memory, DtbError<'a>> {
     let mut m = Memory::default();
     let (ac, sc) = (root.address_cells()?, root.size_cells()?);
     let mut found = false;
@@ -320,7 +357,7 @@ fn find_memory<'a>(fdt: &Fdt<'a>, root: &Node<'a>) -> Result<Memory, DtbError<'a
     if !found {
         return Err(DtbError::MissingMemory);
     }
-    if let Some(resv) = fdt.find("/reserved-memory")? {
+    if let Some(resv) = reserved_memory {
         let (ac, sc) = (resv.address_cells()?, resv.size_cells()?);
         for child in resv.children() {
             let child = child?;
@@ -666,12 +703,18 @@ fn interrupt<'a>(
     decode(ph, &ctrl, spec)
 }
 
-fn find_psci<'a>(fdt: &Fdt<'a>) -> Result<Option<Psci>, DtbError<'a>> {
+fn find_psci<'a>(
+    psci: Option<Node<'a>>,
+    firmware: Option<Node<'a>>,
+) -> Result<Option<Psci>, DtbError<'a>> {
     // The binding allows the node at the root or under /firmware (TI K3 and others).
-    let node = match fdt.find("/psci")? {
+    let node = match psci {
         Some(n) => n,
-        None => match fdt.find("/firmware/psci")? {
-            Some(n) => n,
+        None => match firmware {
+            Some(f) => match f.child("psci")? {
+                Some(n) => n,
+                None => return Ok(None),
+            },
             None => return Ok(None),
         },
     };
@@ -711,8 +754,8 @@ fn find_psci<'a>(fdt: &Fdt<'a>) -> Result<Option<Psci>, DtbError<'a>> {
     }))
 }
 
-fn find_cpus<'a>(fdt: &Fdt<'a>) -> Result<Cpus<'a>, DtbError<'a>> {
-    let cpus = fdt.find("/cpus")?.ok_or(DtbError::MissingCpus)?;
+fn find_cpus<'a>(cpus: Option<Node<'a>>) -> Result<Cpus<'a>, DtbError<'a>> {
+    let cpus = cpus.ok_or(DtbError::MissingCpus)?;
     let (ac, sc) = (cpus.address_cells()?, cpus.size_cells()?);
     let mut out = Cpus::default();
     for node in cpus.children() {
