@@ -47,6 +47,14 @@ pub fn run(args: &[String]) -> ExitCode {
     }
 }
 
+/// The `bootable: ...` line of a [`check`] report (the verdict alone).
+pub fn verdict_line(report: &str) -> &str {
+    report
+        .lines()
+        .find(|l| l.starts_with("bootable:"))
+        .unwrap_or("(no bootable: line)")
+}
+
 /// The report for `blob` and whether the kernel can boot with it.
 pub fn check(blob: &[u8]) -> (String, bool) {
     match Platform::parse(blob) {

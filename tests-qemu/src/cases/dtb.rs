@@ -149,11 +149,7 @@ pub fn run(c: &DtbCheck, root: &Path) -> Result<String, String> {
         }
     };
     let (text, ok) = crate::dtb_check::check(&blob);
-    let verdict = text
-        .lines()
-        .find(|l| l.starts_with("bootable:"))
-        .unwrap_or("(no bootable: line)")
-        .to_string();
+    let verdict = crate::dtb_check::verdict_line(&text).to_string();
     let mut problems = Vec::new();
     if ok != c.bootable {
         problems.push(format!(

@@ -213,11 +213,7 @@ fn corrupt_detected(c: &Card) -> Result<String, String> {
 fn dtb_check(c: &Card) -> Result<String, String> {
     let blob = disk::read(&c.img, config::DTB_FILE)?;
     let (text, ok) = crate::dtb_check::check(&blob);
-    let verdict = text
-        .lines()
-        .find(|l| l.starts_with("bootable:"))
-        .unwrap_or("(no bootable: line)")
-        .to_string();
+    let verdict = crate::dtb_check::verdict_line(&text).to_string();
     let mut problems = Vec::new();
     // The parts of the report that do not depend on the memory the firmware fills in.
     for want in [
