@@ -98,6 +98,34 @@ pub fn display_command(cmd: &Command) -> String {
     parts.join(" ")
 }
 
+/// The end of a command that makes a file (`disk`, `sdcard`): a bad option prints the error
+/// and the command's help (exit 2); otherwise `run`'s summary (exit 0) or its error (exit 1).
+pub fn finish_command<O>(
+    name: &str,
+    help: &str,
+    parsed: Result<O, String>,
+    run: impl FnOnce(&O) -> Result<String, String>,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let o = match parsed {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{name}: {e}\n\n{help}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&o) {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Maps an exit status to a shell-style code (128 + signal when killed).
 pub fn status_code(status: &ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;

@@ -195,23 +195,7 @@ pub fn run(o: &Options) -> Result<String, String> {
 
 /// `cargo xtask disk ...`.
 pub fn cmd(args: &[String]) -> ExitCode {
-    let o = match parse(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("disk: {e}\n\n{HELP}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&o) {
-        Ok(summary) => {
-            println!("{summary}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("disk: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    util::finish_command("disk", HELP, parse(args), run)
 }
 
 #[cfg(test)]

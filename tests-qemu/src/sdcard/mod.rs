@@ -60,8 +60,8 @@ pub fn default_out() -> PathBuf {
     util::target_dir().join("aiolos-rpi4-sdcard.img")
 }
 
-/// Parses the options; `Ok(None)` for `--help`.
-pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
+/// Parses the options (`--help` never reaches here: `main` answers it).
+pub fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         out: default_out(),
         bootargs: String::new(),
@@ -75,7 +75,6 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
     while let Some(k) = args.next_key() {
         match k {
             "--" => {}
-            "--help" | "-h" => return Ok(None),
             "--board" => board = Some(args.value()?),
             "-o" | "--output" => o.out = PathBuf::from(args.value()?),
             "--append" => append.push(args.value()?),
@@ -97,7 +96,7 @@ pub fn parse(args: &[String]) -> Result<Option<Options>, String> {
         .collect::<Vec<_>>()
         .join(" ");
     config::cmdline_txt(&o.bootargs)?;
-    Ok(Some(o))
+    Ok(o)
 }
 
 /// `start4.elf` and `fixup4.dat` from `dir`; a missing one names the package and the
@@ -239,29 +238,9 @@ pub fn run(o: &Options) -> Result<String, String> {
     ))
 }
 
-/// `cargo xtask sdcard ...`.
+/// `cargo xtask sdcard ...` (`--help` is answered by `main`).
 pub fn cmd(args: &[String]) -> ExitCode {
-    let o = match parse(args) {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            println!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("sdcard: {e}\n\n{HELP}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&o) {
-        Ok(summary) => {
-            println!("{summary}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("sdcard: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    util::finish_command("sdcard", HELP, parse(args), run)
 }
 
 #[cfg(test)]
@@ -274,13 +253,10 @@ mod tests {
 
     #[test]
     fn options() {
-        let o = parse(&args("--board rpi4 -o x.img --append test --append=a=b"))
-            .unwrap()
-            .unwrap();
+        let o = parse(&args("--board rpi4 -o x.img --append test --append=a=b")).unwrap();
         assert_eq!(o.out, PathBuf::from("x.img"));
         assert_eq!(o.bootargs, "test a=b");
         assert_eq!(o.firmware, PathBuf::from(RASPI_FIRMWARE_DIR));
-        assert_eq!(parse(&args("--help")).unwrap(), None);
         assert!(parse(&args("-o x.img")).unwrap_err().contains("--board"));
         assert!(parse(&args("--board rpi5")).unwrap_err().contains("rpi5"));
         assert!(parse(&args("--board rpi4 --bogus")).is_err());
