@@ -3,6 +3,7 @@
 
 use super::progress::{self, Phase};
 use crate::api::*;
+use crate::irq::CoreView;
 use crate::println;
 
 /// What the state of core `core` points at.
@@ -27,6 +28,56 @@ fn diagnosis(core: usize) -> &'static str {
         "asleep with nothing queued: the wake never reached this context (lost on the waker's side)"
     } else {
         "running"
+    }
+}
+
+/// What a core's own GIC and timer view points at (`lost_sgi`: the software state says a
+/// wake SGI was sent to a core sleeping in WFI).
+fn gic_diagnosis(v: &CoreView, lost_sgi: bool) -> &'static str {
+    let g = &v.gic;
+    let wake = 1u32 << crate::irq::SGI_WAKE;
+    // CNTV_CTL_EL0: ENABLE (bit 0), IMASK (bit 1), ISTATUS (bit 2).
+    let timer_fires = v.timer_ctl & 0b111 == 0b101;
+    if g.stale_priority() {
+        "running priority stuck with nothing active (a stale active-priority bit): no interrupt at or below it is ever signalled"
+    } else if g.pending0 & wake != 0 && g.pending0 & g.enabled0 & wake != 0 && lost_sgi {
+        "wake SGI pending and enabled at the GIC, running priority idle: not signalled (CPU interface or WFI)"
+    } else if lost_sgi && g.pending0 & wake == 0 {
+        "wake SGI not pending here: it never reached this CPU interface (wrong target?) or was cleared"
+    } else if timer_fires {
+        "virtual timer condition met and unmasked: its interrupt is due"
+    } else {
+        "nothing due"
+    }
+}
+
+/// Every core's own view of its GIC and virtual timer, asked for with an SGI above the wake
+/// SGI's priority (it wakes the sleepers, so this runs after the software state is printed).
+fn print_gic_views() {
+    let mut views = [None; crate::boot::layout::MAX_CPUS];
+    let n = cores_online().min(views.len());
+    // Before the diagnostics SGI wakes the sleepers and they move on.
+    let mut lost = [false; crate::boot::layout::MAX_CPUS];
+    for (core, l) in lost[..n].iter_mut().enumerate() {
+        let g = crate::runtime::notifier(core).gate_state();
+        *l = g.latched && g.sgi_outstanding && g.announced == "sleeping";
+    }
+    crate::irq::collect_views(&mut views[..n], ms(100));
+    for (core, (v, &lost_sgi)) in views[..n].iter().zip(&lost[..n]).enumerate() {
+        match v {
+            Some(v) => println!(
+                "core {} gic: {} timer: ctl={:#x} cval_minus_now={} => {}",
+                core,
+                v.gic,
+                v.timer_ctl,
+                v.timer_cval as i64 - v.now as i64,
+                gic_diagnosis(v, lost_sgi)
+            ),
+            None => println!(
+                "core {} gic: no answer to the diagnostics SGI in 100 ms (IRQs masked for good, or priority 0x20 blocked)",
+                core
+            ),
+        }
     }
 }
 
@@ -70,6 +121,7 @@ pub fn print(phase: Phase, target: u64) {
             diagnosis(core)
         );
     }
+    print_gic_views();
     for p in Phase::ORDER {
         println!("stress: phase {} progress {}", p.name(), progress::get(p));
     }
