@@ -10,7 +10,7 @@ use crate::boot_cell::BootCell;
 use crate::percpu::PerCore;
 use crate::println;
 use crate::smp;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use hal::gic::{Gic, GicCpu, GicView, SgiTarget};
 
 /// INTIDs we can register: SGIs, PPIs and every SPI of the GICv2/v3 range (1020–1023 are
@@ -47,6 +47,8 @@ static GIC_CPU: PerCore<GicCpu> = PerCore::new();
 /// Handler fn pointers as usize (0 = none).
 static HANDLERS: [AtomicUsize; MAX_INTID] = [const { AtomicUsize::new(0) }; MAX_INTID];
 static SPURIOUS: AtomicU64 = AtomicU64::new(0);
+/// Test hook, see [`hold_stop_active`].
+static STOP_HOLDS_ACTIVE: AtomicBool = AtomicBool::new(false);
 /// The last [`CoreView`] each core recorded on [`SGI_DIAG`].
 static VIEWS: [spin::Mutex<Option<CoreView>>; crate::boot::layout::MAX_CPUS] =
     [const { spin::Mutex::new(None) }; crate::boot::layout::MAX_CPUS];
@@ -122,7 +124,10 @@ pub fn handle() {
     };
     let intid = ack.intid();
     if intid == SGI_STOP as u32 {
-        gic.eoi(ack);
+        // Acquire pairs with the Release store in `hold_stop_active`.
+        if !STOP_HOLDS_ACTIVE.load(Ordering::Acquire) {
+            gic.eoi(ack);
+        }
         hal::cpu::park();
     }
     if intid == SGI_DIAG as u32 {
@@ -165,6 +170,17 @@ pub fn send(sgi: u8, core: usize) -> Result<(), SgiError> {
     let target = smp::gic_target(core).ok_or(SgiError::Offline(core))?;
     gic_cpu().send_sgi(sgi, SgiTarget::Core(target));
     Ok(())
+}
+
+/// Test hook (the stress's bootarg `reboot_hold_stop`): from now on a core that takes
+/// [`SGI_STOP`] parks without its EOI, as if a reset had come between its GICC_IAR read and
+/// its EOI write. On a reboot that leaves the STOP's active priority behind in a GIC whose
+/// reset does not clear it (QEMU's GICv2: hal/src/gic/v2.rs, "What a reset leaves") on every
+/// core, every time, instead of one round in 20–50.
+pub fn hold_stop_active() {
+    // Release pairs with the Acquire load in `handle`; the STOP SGI sent afterwards carries
+    // it (`send_sgi` orders earlier stores before the GICD_SGIR / ICC_SGI1R write).
+    STOP_HOLDS_ACTIVE.store(true, Ordering::Release);
 }
 
 /// Stop every other online core (panic / exit path): an SGI they handle by parking.
