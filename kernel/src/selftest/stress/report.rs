@@ -31,20 +31,48 @@ fn diagnosis(core: usize) -> &'static str {
     }
 }
 
-/// What a core's own GIC and timer view points at (`lost_sgi`: the software state says a
-/// wake SGI was sent to a core sleeping in WFI).
-fn gic_diagnosis(v: &CoreView, lost_sgi: bool) -> &'static str {
+/// What the software state says a core is waiting for (before the diagnostics SGI).
+#[derive(Clone, Copy, Default)]
+struct Lost {
+    /// A wake SGI was sent to it while it sleeps in WFI with its latch set.
+    sgi: bool,
+    /// Its deadline passed while it sleeps in WFI.
+    timer: bool,
+}
+
+/// What a core's own GIC and timer view points at, given what it is waiting for.
+fn gic_diagnosis(v: &CoreView, lost: Lost) -> &'static str {
     let g = &v.gic;
     let wake = 1u32 << crate::irq::SGI_WAKE;
+    let tbit = 1u32 << (crate::drivers::virt_timer_intid(crate::platform::get()) % 32);
     // CNTV_CTL_EL0: ENABLE (bit 0), IMASK (bit 1), ISTATUS (bit 2).
-    let timer_fires = v.timer_ctl & 0b111 == 0b101;
+    let (enabled, masked, met) = (
+        v.timer_ctl & 1 != 0,
+        v.timer_ctl & 2 != 0,
+        v.timer_ctl & 4 != 0,
+    );
+    let cval_passed = v.timer_cval <= v.now;
     if g.stale_priority() {
         "running priority stuck with nothing active (a stale active-priority bit): no interrupt at or below it is ever signalled"
-    } else if g.pending0 & wake != 0 && g.pending0 & g.enabled0 & wake != 0 && lost_sgi {
+    } else if lost.sgi && g.pending0 & g.enabled0 & wake != 0 {
         "wake SGI pending and enabled at the GIC, running priority idle: not signalled (CPU interface or WFI)"
-    } else if lost_sgi && g.pending0 & wake == 0 {
+    } else if lost.sgi {
         "wake SGI not pending here: it never reached this CPU interface (wrong target?) or was cleared"
-    } else if timer_fires {
+    } else if lost.timer && !enabled {
+        "virtual timer not armed (never armed for this deadline, or disarmed after)"
+    } else if lost.timer && masked {
+        "virtual timer armed but masked (IMASK)"
+    } else if lost.timer && !met && cval_passed {
+        "virtual timer armed, CVAL passed, condition not met (ISTATUS=0): the counter or its offset disagrees"
+    } else if lost.timer && !met {
+        "virtual timer armed for a later CVAL than the context's deadline"
+    } else if lost.timer && g.pending0 & tbit == 0 && g.active0 & tbit == 0 {
+        "virtual timer fired (ISTATUS=1) but its PPI is neither pending nor active at the GIC: not injected"
+    } else if lost.timer && g.pending0 & g.enabled0 & tbit != 0 {
+        "virtual timer PPI pending and enabled at the GIC, running priority idle: not signalled"
+    } else if lost.timer {
+        "virtual timer fired, its PPI active or disabled at the GIC"
+    } else if enabled && !masked && met {
         "virtual timer condition met and unmasked: its interrupt is due"
     } else {
         "nothing due"
@@ -57,13 +85,18 @@ fn print_gic_views() {
     let mut views = [None; crate::boot::layout::MAX_CPUS];
     let n = cores_online().min(views.len());
     // Before the diagnostics SGI wakes the sleepers and they move on.
-    let mut lost = [false; crate::boot::layout::MAX_CPUS];
+    let mut lost = [Lost::default(); crate::boot::layout::MAX_CPUS];
     for (core, l) in lost[..n].iter_mut().enumerate() {
         let g = crate::runtime::notifier(core).gate_state();
-        *l = g.latched && g.sgi_outstanding && g.announced == "sleeping";
+        let h = context(core).expect("online").handshake_state();
+        let asleep = g.announced == "sleeping";
+        *l = Lost {
+            sgi: asleep && g.latched && g.sgi_outstanding,
+            timer: asleep && h.next_timer.is_some_and(|d| d <= now()),
+        };
     }
     crate::irq::collect_views(&mut views[..n], ms(100));
-    for (core, (v, &lost_sgi)) in views[..n].iter().zip(&lost[..n]).enumerate() {
+    for (core, (v, &lost)) in views[..n].iter().zip(&lost[..n]).enumerate() {
         match v {
             Some(v) => println!(
                 "core {} gic: {} timer: ctl={:#x} cval_minus_now={} => {}",
@@ -71,7 +104,7 @@ fn print_gic_views() {
                 v.gic,
                 v.timer_ctl,
                 v.timer_cval as i64 - v.now as i64,
-                gic_diagnosis(v, lost_sgi)
+                gic_diagnosis(v, lost)
             ),
             None => println!(
                 "core {} gic: no answer to the diagnostics SGI in 100 ms (IRQs masked for good, or priority 0x20 blocked)",
