@@ -127,6 +127,13 @@ pub fn is_pending() -> bool {
     ctl.is_set(CNTV_CTL_EL0::ENABLE) && ctl.is_set(CNTV_CTL_EL0::ISTATUS)
 }
 
+/// CNTV_CTL_EL0 and CNTV_CVAL_EL0 as they are (diagnostics: is the deadline armed, unmasked,
+/// its condition met?).
+#[cfg(target_arch = "aarch64")]
+pub fn virtual_state() -> (u64, u64) {
+    (CNTV_CTL_EL0.get(), CNTV_CVAL_EL0.get())
+}
+
 /// Nanoseconds in `ticks` at `freq_hz`, rounded down, saturating; 0 if `freq_hz` is 0.
 /// Exact without 128-bit arithmetic for any frequency up to 2^34 Hz.
 pub const fn ticks_to_ns(ticks: u64, freq_hz: u64) -> u64 {

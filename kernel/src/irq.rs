@@ -10,8 +10,8 @@ use crate::boot_cell::BootCell;
 use crate::percpu::PerCore;
 use crate::println;
 use crate::smp;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use hal::gic::{Gic, GicCpu, SgiTarget};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use hal::gic::{Gic, GicCpu, GicView, SgiTarget};
 
 /// INTIDs we can register: SGIs, PPIs and every SPI of the GICv2/v3 range (1020–1023 are
 /// special; extended SPI/PPI ranges are not used).
@@ -21,6 +21,10 @@ pub const MAX_INTID: usize = 1020;
 pub const SGI_WAKE: u8 = 1;
 /// The SGI that stops a core for good (panic / exit on another core).
 pub const SGI_STOP: u8 = 2;
+/// The SGI that asks a core for its [`CoreView`] (stall reports). Priority 0x20: above the
+/// wake SGI and the timers, so it is taken even where a stuck running priority blocks them.
+pub const SGI_DIAG: u8 = 3;
+const DIAG_PRIORITY: u8 = 0x20;
 
 /// The highest SPI we can register (the GIC's and our table's limit): no device on the
 /// platforms we know drives it, so software raises it (tests, demo). QEMU `virt` has 288
@@ -43,6 +47,11 @@ static GIC_CPU: PerCore<GicCpu> = PerCore::new();
 /// Handler fn pointers as usize (0 = none).
 static HANDLERS: [AtomicUsize; MAX_INTID] = [const { AtomicUsize::new(0) }; MAX_INTID];
 static SPURIOUS: AtomicU64 = AtomicU64::new(0);
+/// Test hook, see [`hold_stop_active`].
+static STOP_HOLDS_ACTIVE: AtomicBool = AtomicBool::new(false);
+/// The last [`CoreView`] each core recorded on [`SGI_DIAG`].
+static VIEWS: [spin::Mutex<Option<CoreView>>; crate::boot::layout::MAX_CPUS] =
+    [const { spin::Mutex::new(None) }; crate::boot::layout::MAX_CPUS];
 static UNHANDLED: AtomicU64 = AtomicU64::new(0);
 
 /// Install the interrupt controller the DTB described.
@@ -67,6 +76,7 @@ pub fn init_this_core() {
     cpu.enable(SGI_WAKE as u32, hal::gic::DEFAULT_PRIORITY);
     // The stop request outranks everything else.
     cpu.enable(SGI_STOP as u32, 0x10);
+    cpu.enable(SGI_DIAG as u32, DIAG_PRIORITY);
     // SAFETY: this core's bring-up, IRQs masked, before any `gic_cpu()` on this core.
     unsafe { GIC_CPU.set(cpu) };
 }
@@ -114,8 +124,17 @@ pub fn handle() {
     };
     let intid = ack.intid();
     if intid == SGI_STOP as u32 {
-        gic.eoi(ack);
+        // Acquire pairs with the Release store in `hold_stop_active`.
+        if !STOP_HOLDS_ACTIVE.load(Ordering::Acquire) {
+            gic.eoi(ack);
+        }
         hal::cpu::park();
+    }
+    if intid == SGI_DIAG as u32 {
+        // Read after our own EOI: the view is the core's state as the diagnostics found it.
+        gic.eoi(ack);
+        record_view(gic);
+        return;
     }
     // Acquire pairs with the Release store in `register`.
     let raw = HANDLERS
@@ -153,12 +172,80 @@ pub fn send(sgi: u8, core: usize) -> Result<(), SgiError> {
     Ok(())
 }
 
+/// Test hook (the stress's bootarg `reboot_hold_stop`): from now on a core that takes
+/// [`SGI_STOP`] parks without its EOI, as if a reset had come between its GICC_IAR read and
+/// its EOI write. On a reboot that leaves the STOP's active priority behind in a GIC whose
+/// reset does not clear it (QEMU's GICv2: hal/src/gic/v2.rs, "What a reset leaves") on every
+/// core, every time, instead of one round in 20–50.
+pub fn hold_stop_active() {
+    // Release pairs with the Acquire load in `handle`; the STOP SGI sent afterwards carries
+    // it (`send_sgi` orders earlier stores before the GICD_SGIR / ICC_SGI1R write).
+    STOP_HOLDS_ACTIVE.store(true, Ordering::Release);
+}
+
 /// Stop every other online core (panic / exit path): an SGI they handle by parking.
 pub fn send_stop_to_others() {
     if let Some(gic) = GIC_CPU.get() {
         if smp::online_count() > 1 {
             gic.send_sgi(SGI_STOP, SgiTarget::AllOthers);
         }
+    }
+}
+
+/// One core's GIC and virtual-timer state, read by that core itself (diagnostics).
+#[derive(Clone, Copy, Debug)]
+pub struct CoreView {
+    /// The GIC as that core sees it.
+    pub gic: GicView,
+    /// CNTV_CTL_EL0 (bit 0 ENABLE, 1 IMASK, 2 ISTATUS).
+    pub timer_ctl: u64,
+    /// CNTV_CVAL_EL0.
+    pub timer_cval: u64,
+    /// CNTVCT when read.
+    pub now: u64,
+}
+
+fn record_view(gic: &GicCpu) {
+    let (timer_ctl, timer_cval) = hal::timer::virtual_state();
+    let view = CoreView {
+        gic: gic.view(),
+        timer_ctl,
+        timer_cval,
+        now: hal::timer::counter(),
+    };
+    if let Some(slot) = VIEWS.get(smp::core_index()) {
+        *slot.lock() = Some(view);
+    }
+}
+
+/// Every online core's [`CoreView`]: the caller's own read directly, the others' asked for
+/// with [`SGI_DIAG`] (a core that does not answer within `timeout` timer ticks — IRQs masked
+/// for good, or an interrupt of priority 0x20 or higher stuck active — stays `None`). The
+/// answer wakes a core that sleeps in WFI, so take it after reading the software state.
+/// Call with IRQs unmasked and only from one core at a time.
+pub fn collect_views(out: &mut [Option<CoreView>], timeout: u64) {
+    let me = smp::core_index();
+    for (core, slot) in VIEWS.iter().enumerate().take(out.len()) {
+        *slot.lock() = None;
+        if core != me && smp::is_online(core) {
+            let _ = send(SGI_DIAG, core);
+        }
+    }
+    let saved = hal::cpu::irq_mask_save();
+    record_view(gic_cpu());
+    hal::cpu::irq_restore(saved);
+    let start = hal::timer::counter();
+    loop {
+        let done = (0..out.len())
+            .filter(|&c| smp::is_online(c))
+            .all(|c| VIEWS[c].lock().is_some());
+        if done || hal::timer::counter() - start > timeout {
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    for (o, slot) in out.iter_mut().zip(VIEWS.iter()) {
+        *o = *slot.lock();
     }
 }
 

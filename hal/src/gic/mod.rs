@@ -125,6 +125,68 @@ impl IrqAck {
     }
 }
 
+/// One core's GIC state as that core sees it, raw (diagnostics: [`GicCpu::view`]). A stall
+/// report needs it to tell a wake SGI that is pending but not signalled (the running priority
+/// or the mask in the way) from one that never became pending.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GicView {
+    /// 2 or 3.
+    pub version: u8,
+    /// Running priority (GICC_RPR / ICC_RPR_EL1): 0xff when nothing is active.
+    pub rpr: u32,
+    /// Highest pending interrupt (GICC_HPPIR / ICC_HPPIR1_EL1), 1023 for none.
+    pub hppir: u32,
+    /// Priority mask (GICC_PMR / ICC_PMR_EL1).
+    pub pmr: u32,
+    /// CPU interface control (GICC_CTLR / ICC_CTLR_EL1).
+    pub ctlr: u32,
+    /// Active priorities: GICC_APR0..3 (GICv2, Group 0 or the only group) / ICC_AP1R0_EL1.
+    pub apr: [u32; 4],
+    /// GICC_NSAPR0..3 (GICv2: the Group 1 active priorities; 0 on GICv3).
+    pub nsapr: [u32; 4],
+    /// This core's SGI/PPI enable, pending and active bits (GICD_IS*R0 banked / GICR_IS*R0).
+    pub enabled0: u32,
+    /// See `enabled0`.
+    pub pending0: u32,
+    /// See `enabled0`.
+    pub active0: u32,
+    /// GICv2 GICD_SPENDSGIR0: SGIs 0..=3 pending for this core, one byte per SGI, one bit per
+    /// source CPU interface (0 on GICv3).
+    pub sgi_sources: u32,
+}
+
+impl GicView {
+    /// The running priority is not idle although no SGI or PPI is active: an active priority
+    /// bit nothing will ever drop (see `init_cpu` of [`v2`]), which masks every interrupt of
+    /// that priority or lower for good. Meaningful when read with no handler running (and no
+    /// SPI active), as [`GicCpu::view`]'s callers do.
+    pub fn stale_priority(&self) -> bool {
+        self.rpr & 0xff != 0xff && self.active0 == 0
+    }
+}
+
+impl core::fmt::Display for GicView {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "gicv{} rpr={:#x} hppir={:#x} pmr={:#x} ctlr={:#x} apr={:x?} ",
+            self.version, self.rpr, self.hppir, self.pmr, self.ctlr, self.apr
+        )?;
+        if self.version == 2 {
+            write!(
+                f,
+                "nsapr={:x?} sgi_sources0={:#010x} ",
+                self.nsapr, self.sgi_sources
+            )?;
+        }
+        write!(
+            f,
+            "enabled0={:#010x} pending0={:#010x} active0={:#010x}",
+            self.enabled0, self.pending0, self.active0
+        )
+    }
+}
+
 // Register and field names are the specification's (its manual documents each),
 // hence `allow(missing_docs)` on every register below.
 register_bitfields! {u32,
@@ -388,6 +450,16 @@ impl GicCpu {
         }
     }
 
+    /// This core's GIC state, read without side effects (diagnostics, see [`GicView`]). MMIO
+    /// reads of the distributor/redistributor: slow under a hypervisor.
+    #[cfg(target_arch = "aarch64")]
+    pub fn view(&self) -> GicView {
+        match self {
+            GicCpu::V2(c) => c.view(),
+            GicCpu::V3(c) => c.view(),
+        }
+    }
+
     /// Makes `intid` pending by software (GICD_ISPENDR / GICR_ISPENDR0), e.g. to raise an SPI
     /// or PPI that no device drives, in tests. For SGIs use [`GicCpu::send_sgi`]. A level
     /// interrupt set pending this way stays pending until acknowledged.
@@ -424,6 +496,38 @@ mod tests {
         // GICv3: 24-bit INTID, no source field.
         let a = IrqAck::from_iar(8192, false).unwrap();
         assert_eq!((a.intid(), a.source_cpu()), (8192, None));
+    }
+
+    #[test]
+    fn stale_priority_view() {
+        let idle = GicView {
+            version: 2,
+            rpr: 0xff,
+            hppir: 1023,
+            ..GicView::default()
+        };
+        assert!(!idle.stale_priority());
+        // What QEMU's GICv2 shows after the bug (v2.rs, "What a reset leaves"): the wake SGI
+        // pending, the running priority at its level, nothing active.
+        let stuck = GicView {
+            rpr: 0xa0,
+            hppir: 0x401,
+            apr: [0, 0, 1 << 16, 0],
+            pending0: 1 << 1,
+            ..idle
+        };
+        assert!(stuck.stale_priority());
+        assert!(!GicView {
+            active0: 1 << 1,
+            ..stuck
+        }
+        .stale_priority());
+        extern crate std;
+        let text = std::format!("{stuck}");
+        assert!(
+            text.contains("rpr=0xa0") && text.contains("pending0=0x00000002"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -9,6 +9,25 @@
 //! put every interrupt in Group 1, as it does for a Non-secure boot; bit 0 of GICD_CTLR /
 //! GICC_CTLR then enables Group 1. Run Secure (EL3, QEMU `secure=on`) and everything stays in
 //! Group 0 and the same bit enables Group 0, signalled as IRQ (FIQEn = 0): that works too.
+//!
+//! # What a reset leaves
+//!
+//! `init_cpu` does not trust the CPU interface to come out of a reset idle. QEMU's GICv2
+//! (`hw/intc/arm_gic_common.c`, reset hold, QEMU 10.0 and earlier) clears the pending and
+//! active bits and sets the running priority to idle, but not the active-priority registers
+//! GICC_APRn/NSAPRn. A core that had acknowledged an interrupt and not yet written GICC_EOIR
+//! when another core called PSCI SYSTEM_RESET (the stress's reboot: SGI_STOP at priority
+//! 0x10 to the others, then the reset) keeps that priority's APR bit across the reset. After
+//! the reboot the first EOI on that core drops the *lowest* set bit — the stale 0x10 one, not
+//! the interrupt's own 0xa0 — and the running priority is recomputed from what is left:
+//! 0xa0, with nothing active. From then on no interrupt of priority 0xa0 or lower (the wake
+//! SGI, the timer) is ever signalled to that core: its first wake works, the next wake SGI
+//! stays pending behind the running priority and the core sleeps in WFI for good (the
+//! soak's `lost SGI` after a reset, about one round in 20–50). Real GIC-400s reset the APRs;
+//! QEMU's GICv3 and KVM's vGICs reset theirs too, so GICv3 never showed it. `init_cpu`
+//! therefore writes 0 to the APRs (the architecture lets software write 0 or a value it
+//! read), and clears SGI/PPI active bits and SGI pending bits of every source, before it
+//! enables the interface. The `gicv2_stale_apr` mutant leaves this out.
 
 use super::{
     bit_pos, cfg_pos, CoreId, GicdRegisters, IrqAck, SgiTarget, DEFAULT_PRIORITY, GICD_CTLR,
@@ -149,6 +168,10 @@ impl GicV2 {
             d.GICD_IPRIORITYR[i].set(DEFAULT_PRIORITY);
         }
         let c = self.gicc_regs();
+        // Mutant (negative control for the soak): keep whatever a reset left (module docs,
+        // "What a reset leaves"): QEMU's lost wake SGI after PSCI SYSTEM_RESET comes back.
+        #[cfg(not(aiolos_mutant = "gicv2_stale_apr"))]
+        scrub_reset_leftovers(d, c);
         c.GICC_PMR.set(0xff);
         c.GICC_BPR.set(0);
         c.GICC_CTLR.write(GICC_CTLR::EnableGrp1::SET);
@@ -166,6 +189,24 @@ impl GicV2 {
     fn gicc_regs(&self) -> &GiccRegisters {
         // SAFETY: `new`'s contract: a valid GICC block for the life of the program.
         unsafe { &*(self.gicc as *const GiccRegisters) }
+    }
+}
+
+/// Drops the interrupt state of this core that survives a reset (module docs, "What a reset
+/// leaves"): the active priorities (GICC_APRn, GICC_NSAPRn), and SGIs/PPIs left active or SGIs
+/// left pending from every source. Called before GICC_CTLR enables the interface.
+#[cfg(all(target_arch = "aarch64", not(aiolos_mutant = "gicv2_stale_apr")))]
+fn scrub_reset_leftovers(d: &GicdRegisters, c: &GiccRegisters) {
+    // IHI 0048B 4.4.18/4.4.19: writing 0 to the APRs is the one value besides a saved one
+    // that software may write; it means "no interrupt active" (nothing is: this core has not
+    // acknowledged anything since it came up). A Non-secure write to GICC_NSAPRn is ignored.
+    for i in 0..4 {
+        c.GICC_APR[i].set(0);
+        c.GICC_NSAPR[i].set(0);
+    }
+    d.GICD_ICACTIVER[0].set(!0);
+    for r in d.GICD_CPENDSGIR.iter() {
+        r.set(!0);
     }
 }
 
@@ -257,6 +298,25 @@ impl GicV2Cpu {
         } else {
             let (w, bit) = bit_pos(intid);
             d.GICD_ISPENDR[w].get() & bit != 0
+        }
+    }
+
+    /// See [`super::GicCpu::view`].
+    #[cfg(target_arch = "aarch64")]
+    pub fn view(&self) -> super::GicView {
+        let (c, d) = (self.gicc(), self.gicd());
+        super::GicView {
+            version: 2,
+            rpr: c.GICC_RPR.get(),
+            hppir: c.GICC_HPPIR.get(),
+            pmr: c.GICC_PMR.get(),
+            ctlr: c.GICC_CTLR.get(),
+            apr: core::array::from_fn(|i| c.GICC_APR[i].get()),
+            nsapr: core::array::from_fn(|i| c.GICC_NSAPR[i].get()),
+            enabled0: d.GICD_ISENABLER[0].get(),
+            pending0: d.GICD_ISPENDR[0].get(),
+            active0: d.GICD_ISACTIVER[0].get(),
+            sgi_sources: d.GICD_SPENDSGIR[0].get(),
         }
     }
 

@@ -466,6 +466,26 @@ impl GicV3Cpu {
         }
     }
 
+    /// See [`super::GicCpu::view`].
+    #[cfg(target_arch = "aarch64")]
+    pub fn view(&self) -> super::GicView {
+        let s = self.sgi();
+        super::GicView {
+            version: 3,
+            rpr: icc::read_rpr() as u32,
+            hppir: icc::read_hppir1() as u32,
+            pmr: icc::read_pmr() as u32,
+            ctlr: icc::read_ctlr() as u32,
+            // AP1R1..3 exist only with more than 5 preemption bits (UNDEFINED otherwise).
+            apr: [icc::read_ap1r0() as u32, 0, 0, 0],
+            nsapr: [0; 4],
+            enabled0: s.GICR_ISENABLER0.get(),
+            pending0: s.GICR_ISPENDR0.get(),
+            active0: s.GICR_ISACTIVER0.get(),
+            sgi_sources: 0,
+        }
+    }
+
     /// See [`super::GicCpu::set_pending`].
     pub fn set_pending(&self, intid: u32) {
         if intid < SPI_BASE {
@@ -534,6 +554,15 @@ mod icc {
         "ICC_IGRPEN1_EL1"
     );
     sysreg!(read_sgi1r, write_sgi1r, "S3_0_C12_C11_5", "ICC_SGI1R_EL1");
+    // Diagnostics only (`GicV3Cpu::view`); RPR and HPPIR1 are read-only.
+    sysreg!(read_rpr, write_rpr, "S3_0_C12_C11_3", "ICC_RPR_EL1");
+    sysreg!(
+        read_hppir1,
+        write_hppir1,
+        "S3_0_C12_C12_2",
+        "ICC_HPPIR1_EL1"
+    );
+    sysreg!(read_ap1r0, write_ap1r0, "S3_0_C12_C9_0", "ICC_AP1R0_EL1");
 }
 
 #[cfg(test)]

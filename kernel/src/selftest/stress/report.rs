@@ -3,6 +3,7 @@
 
 use super::progress::{self, Phase};
 use crate::api::*;
+use crate::irq::CoreView;
 use crate::println;
 
 /// What the state of core `core` points at.
@@ -27,6 +28,89 @@ fn diagnosis(core: usize) -> &'static str {
         "asleep with nothing queued: the wake never reached this context (lost on the waker's side)"
     } else {
         "running"
+    }
+}
+
+/// What the software state says a core is waiting for (before the diagnostics SGI).
+#[derive(Clone, Copy, Default)]
+struct Lost {
+    /// A wake SGI was sent to it while it sleeps in WFI with its latch set.
+    sgi: bool,
+    /// Its deadline passed while it sleeps in WFI.
+    timer: bool,
+}
+
+/// What a core's own GIC and timer view points at, given what it is waiting for.
+fn gic_diagnosis(v: &CoreView, lost: Lost) -> &'static str {
+    let g = &v.gic;
+    let wake = 1u32 << crate::irq::SGI_WAKE;
+    let tbit = 1u32 << (crate::drivers::virt_timer_intid(crate::platform::get()) % 32);
+    // CNTV_CTL_EL0: ENABLE (bit 0), IMASK (bit 1), ISTATUS (bit 2).
+    let (enabled, masked, met) = (
+        v.timer_ctl & 1 != 0,
+        v.timer_ctl & 2 != 0,
+        v.timer_ctl & 4 != 0,
+    );
+    let cval_passed = v.timer_cval <= v.now;
+    if g.stale_priority() {
+        "running priority stuck with nothing active (a stale active-priority bit): no interrupt at or below it is ever signalled"
+    } else if lost.sgi && g.pending0 & g.enabled0 & wake != 0 {
+        "wake SGI pending and enabled at the GIC, running priority idle: not signalled (CPU interface or WFI)"
+    } else if lost.sgi {
+        "wake SGI not pending here: it never reached this CPU interface (wrong target?) or was cleared"
+    } else if lost.timer && !enabled {
+        "virtual timer not armed (never armed for this deadline, or disarmed after)"
+    } else if lost.timer && masked {
+        "virtual timer armed but masked (IMASK)"
+    } else if lost.timer && !met && cval_passed {
+        "virtual timer armed, CVAL passed, condition not met (ISTATUS=0): the counter or its offset disagrees"
+    } else if lost.timer && !met {
+        "virtual timer armed for a later CVAL than the context's deadline"
+    } else if lost.timer && g.pending0 & tbit == 0 && g.active0 & tbit == 0 {
+        "virtual timer fired (ISTATUS=1) but its PPI is neither pending nor active at the GIC: not injected"
+    } else if lost.timer && g.pending0 & g.enabled0 & tbit != 0 {
+        "virtual timer PPI pending and enabled at the GIC, running priority idle: not signalled"
+    } else if lost.timer {
+        "virtual timer fired, its PPI active or disabled at the GIC"
+    } else if enabled && !masked && met {
+        "virtual timer condition met and unmasked: its interrupt is due"
+    } else {
+        "nothing due"
+    }
+}
+
+/// Every core's own view of its GIC and virtual timer, asked for with an SGI above the wake
+/// SGI's priority (it wakes the sleepers, so this runs after the software state is printed).
+fn print_gic_views() {
+    let mut views = [None; crate::boot::layout::MAX_CPUS];
+    let n = cores_online().min(views.len());
+    // Before the diagnostics SGI wakes the sleepers and they move on.
+    let mut lost = [Lost::default(); crate::boot::layout::MAX_CPUS];
+    for (core, l) in lost[..n].iter_mut().enumerate() {
+        let g = crate::runtime::notifier(core).gate_state();
+        let h = context(core).expect("online").handshake_state();
+        let asleep = g.announced == "sleeping";
+        *l = Lost {
+            sgi: asleep && g.latched && g.sgi_outstanding,
+            timer: asleep && h.next_timer.is_some_and(|d| d <= now()),
+        };
+    }
+    crate::irq::collect_views(&mut views[..n], ms(100));
+    for (core, (v, &lost)) in views[..n].iter().zip(&lost[..n]).enumerate() {
+        match v {
+            Some(v) => println!(
+                "core {} gic: {} timer: ctl={:#x} cval_minus_now={} => {}",
+                core,
+                v.gic,
+                v.timer_ctl,
+                v.timer_cval as i64 - v.now as i64,
+                gic_diagnosis(v, lost)
+            ),
+            None => println!(
+                "core {} gic: no answer to the diagnostics SGI in 100 ms (IRQs masked for good, or priority 0x20 blocked)",
+                core
+            ),
+        }
     }
 }
 
@@ -70,6 +154,7 @@ pub fn print(phase: Phase, target: u64) {
             diagnosis(core)
         );
     }
+    print_gic_views();
     for p in Phase::ORDER {
         println!("stress: phase {} progress {}", p.name(), progress::get(p));
     }

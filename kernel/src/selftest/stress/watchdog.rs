@@ -284,6 +284,10 @@ pub async fn run() {
     report::summary(now() - start);
     print_stats();
     if has_bootarg("reboot") {
+        if has_bootarg("reboot_hold_stop") {
+            // Negative control for the GICv2 reset scrub (irq::hold_stop_active).
+            crate::irq::hold_stop_active();
+        }
         crate::exit::reboot()
     }
     exit_ok()
