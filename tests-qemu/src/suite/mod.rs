@@ -79,6 +79,7 @@ fn list(o: &Options) {
     names.extend(sdcard::NAMES.iter().map(|n| n.to_string()));
     names.extend(cases::firmware::names().iter().map(|n| n.to_string()));
     if !o.quick {
+        names.extend(cases::soak::SOAKS.iter().map(|c| c.name.to_string()));
         names.extend(KVM_CHECKS.iter().map(|k| k.name.to_string()));
     }
     // Filters match the name, not the bootargs note.
@@ -304,29 +305,34 @@ fn kvm_checks(o: &Options, tally: &mut Tally) {
     }
 }
 
-/// The short soak (not with --quick): 50 rebooting stress rounds under TCG over a fixed
-/// seed's schedule (GICv3 only, see below). The long round of 10^7 wakeups is a command
-/// (README, "Soak"): it takes longer than the CI budget here and prints nothing while it runs.
+/// The soaks the suite runs (not with --quick): the table in `cases::soak`.
 fn soak_checks(o: &Options, tally: &mut Tally) {
     if o.quick {
         return;
     }
-    let checks = [
-        // GICv3 only until the GICv2 lost SGI the soak found is fixed (README, "Soak": a
-        // round after a PSCI reset loses a wake SGI about once in 20-50 rounds; issue 9 is
-        // open on it; `cargo xtask soak --boots 20 --seed 42` reproduces it).
-        (
-            "soak-tcg-50",
-            crate::soak::Opts {
-                gic: Some(3),
-                ..crate::soak::Opts::short(50, 1, o.jobs, "")
-            },
-        ),
-    ];
-    for (name, opts) in checks.iter().filter(|(n, _)| o.selected(n)) {
+    for c in cases::soak::SOAKS.iter().filter(|c| o.selected(c.name)) {
+        let name = c.name;
         println!("==> {name}");
-        let ok = crate::soak::soak(opts);
-        println!("    {name} ... {}", if ok { "ok" } else { "FAILED" });
+        let (ok, detail) = match (crate::soak::soak(&c.opts(o.jobs)), c.expect_failure) {
+            (crate::soak::Verdict::Skipped(why), _) => {
+                println!("    {name} ... skipped: {why}");
+                tally.skipped += 1;
+                continue;
+            }
+            (crate::soak::Verdict::Passed, None) => (true, String::new()),
+            (crate::soak::Verdict::Passed, Some(want)) => {
+                (false, format!(": the mutant survived (expected `{want}`)"))
+            }
+            (crate::soak::Verdict::Failed(f), None) => (false, format!(": {}", f.join("; "))),
+            (crate::soak::Verdict::Failed(f), Some(want)) => {
+                let ok = !f.is_empty() && f.iter().all(|r| r.contains(want));
+                (ok, format!(" ({})", f.join("; ")))
+            }
+        };
+        println!(
+            "    {name} ... {}{detail}",
+            if ok { "ok" } else { "FAILED" }
+        );
         tally.record(name, ok);
     }
 }
