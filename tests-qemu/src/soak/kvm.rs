@@ -44,7 +44,22 @@ pub fn run(slot: &Slot, kernel: &Path, extra: &str, log_path: &Path) -> Ran {
                 ));
                 Next::Stop
             }
-            Some(l) => counter.line(l),
+            Some(l) => {
+                let before = counter.out.rounds_ok;
+                let next = counter.line(l);
+                if counter.out.rounds_ok > before {
+                    // One outer boot carries all of a process's rounds: show them as they pass.
+                    let t = counter.out.round_times.last().copied().unwrap_or_default();
+                    println!(
+                        "soak: {} round {}/{} ok ({:.1}s)",
+                        slot.describe(),
+                        counter.out.rounds_ok,
+                        slot.rounds,
+                        t.as_secs_f64()
+                    );
+                }
+                next
+            }
         };
         stopped = next == Next::Stop;
         !stopped

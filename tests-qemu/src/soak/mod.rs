@@ -211,9 +211,12 @@ pub fn soak(o: &Opts) -> Verdict {
                 // Relaxed: only hands out slot indices; results travel through the Mutex.
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(slot) = slots.get(i) else { break };
+                // Named for what ran, so that a later soak (a negative control) does not
+                // overwrite a failed one's log.
                 let log: PathBuf = dir.join(format!(
-                    "{}seed{}-proc{i}.log",
+                    "{}{}seed{}-proc{i}.log",
                     if o.accel == Accel::Kvm { "kvm-" } else { "" },
+                    o.mutant.as_ref().map_or(String::new(), |m| format!("{m}-")),
                     o.seed
                 ));
                 let out = match o.accel {
