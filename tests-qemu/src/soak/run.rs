@@ -79,6 +79,8 @@ impl Counter {
             self.round_start = Instant::now();
         } else if l.starts_with("progress:") {
             out.progress_lines += 1;
+            // A long round's only sign of life on the host's terminal.
+            println!("soak: {l}");
         } else if l.starts_with("stress: ok:") {
             out.wakeups += field(l, "wakeups");
             out.kicks += field(l, "kicks");
