@@ -7,6 +7,8 @@
 # `-accel kvm` -- never a TCG fallback -- and powers the outer VM off. Parameters come from the
 # outer kernel command line so that neither cpio has to change for them:
 #   aiolos.smp=N  aiolos.mem=SIZE  aiolos.timeout=SECS  aiolos.append=PERCENT-ENCODED
+#   aiolos.reboot=1  (the soak: no -no-reboot, a guest's PSCI SYSTEM_RESET boots it again;
+#                     the host stops the outer VM once it has counted its rounds)
 # Every line the host parses starts with `aiolos-kvm:` or is one of the `===` markers.
 
 /bin/busybox mkdir -p /proc /sys /dev /tmp /usr/bin /usr/sbin /sbin
@@ -21,12 +23,13 @@ off() { sync; poweroff -f; sleep 5; echo o > /proc/sysrq-trigger; }
 
 say "outer up at $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus"
 
-SMP=1; MEM=256M; TIMEOUT=240; APPEND=
+SMP=1; MEM=256M; TIMEOUT=240; APPEND=; NOREBOOT=-no-reboot
 for w in $(cat /proc/cmdline); do
 	case "$w" in
 	aiolos.smp=*) SMP="${w#aiolos.smp=}" ;;
 	aiolos.mem=*) MEM="${w#aiolos.mem=}" ;;
 	aiolos.timeout=*) TIMEOUT="${w#aiolos.timeout=}" ;;
+	aiolos.reboot=1) NOREBOOT= ;;
 	aiolos.append=*) APPEND="$(printf '%b' "$(echo "${w#aiolos.append=}" | sed 's/%/\\x/g')")" ;;
 	esac
 done
@@ -42,7 +45,7 @@ fi
 say "accel: kvm ($(ls -l /dev/kvm | sed 's/  */ /g'))"
 
 set -- -M virt,gic-version=3 -accel kvm -cpu host -smp "$SMP" -m "$MEM" \
-	-nographic -nic none -no-reboot -kernel /guest.elf
+	-nographic -nic none $NOREBOOT -kernel /guest.elf
 [ -n "$APPEND" ] && set -- "$@" -append "$APPEND"
 say "inner: qemu-system-aarch64 $*"
 say "inner timeout: ${TIMEOUT} s"

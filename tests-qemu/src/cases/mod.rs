@@ -11,6 +11,7 @@
 //! | [`stress`] | the wake-path stress and the kernel mutants it must catch |
 //! | [`images`] | the arm64 Image: `-kernel Image`, other bases, the Raspberry Pi 4 |
 //! | [`kvm`] | runs under real nested KVM (`cargo xtask kvm`) |
+//! | [`soak`] | rebooting stress rounds in few processes (`cargo xtask soak`), TCG and KVM |
 //! | [`firmware`] | through real U-Boot: `booti`, and distro boot of a `cargo xtask disk` image |
 //! | [`uefi`] | the Image as an EFI application under edk2 (device tree and ACPI) |
 //!
@@ -24,6 +25,7 @@ pub mod firmware;
 pub mod images;
 pub mod kvm;
 pub mod matrix;
+pub mod soak;
 pub mod steps;
 pub mod stress;
 pub mod uefi;

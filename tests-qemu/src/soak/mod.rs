@@ -1,7 +1,10 @@
 //! `cargo xtask soak`: many stress rounds in few QEMU processes (the kernel reboots itself
 //! with PSCI SYSTEM_RESET after each passing round, QEMU boots the same image again), over a
 //! seeded random schedule of configurations, with a progress line and a summary table.
+//! Under `--accel kvm` each process is one nested-KVM outer boot ([`kvm`]) carrying its
+//! rounds as inner reboots; both kinds feed the same serial-stream counter ([`run::Counter`]).
 
+mod kvm;
 mod plan;
 mod run;
 
@@ -14,34 +17,50 @@ use std::time::{Duration, Instant};
 use crate::boot::build::{KernelBuild, Output};
 use crate::util;
 
-pub const HELP: &str = "usage: cargo xtask soak [--boots N] [--accel tcg] [--seed S] [--jobs J]
+pub const HELP: &str = "usage: cargo xtask soak [--boots N] [--accel tcg|kvm] [--seed S] [--jobs J]
                         [--per-process R] [--mutant NAME] [--kernel ELF] [--append ARGS]
                         [--gic 2|3]
 
 Runs N stress rounds (default 3000). Each QEMU process carries up to R rounds (default 25):
 the kernel (bootargs `stress reboot`) ends a passing round with PSCI SYSTEM_RESET and QEMU
 boots it again; the harness counts `round: ok` lines and stops the process after R rounds,
-at the first failure, or after 90 s of silence (a hang). Each process gets a configuration
-drawn from the seed: smp 2-8 (one in ten at 16), GICv2/v3, EL1/EL2, cpu cortex-a53/a57/a72/
-a76, neoverse-n1 or max, and the ELF or the Image at a 2 MiB-aligned base. The same seed gives
-the same schedule. Failed processes' serial logs are kept under target/soak/.
+at the first failure, or after 90 s of silence (a hang; a long phase prints a `progress:`
+line every 10 s). Each process gets a configuration drawn from the seed: smp 2-8 (one in ten
+at 16), GICv2/v3, EL1/EL2, cpu cortex-a53/a57/a72/a76, neoverse-n1 or max, and the ELF or the
+Image at a 2 MiB-aligned base. The same seed gives the same schedule. Failed processes'
+serial logs are kept under target/soak/.
+
+--accel kvm: each process is one outer arm64 Linux boot under TCG (the `cargo xtask kvm`
+kit) whose inner QEMU runs the kernel under real KVM without -no-reboot, so the process's R
+rounds (default 100) are inner reboots inside one outer boot. Configurations: the seed's smp
+(at most 8), GICv3, EL1, -cpu host, the ELF. Exit status 77 if the arm64 packages cannot be
+prepared.
 
 options:
   --boots N         rounds in total (default 3000)
-  --accel tcg       accelerator (only tcg here; the nested-KVM soak is not wired yet)
+  --accel tcg|kvm   accelerator (default tcg; kvm: nested, see above)
   --seed S          schedule seed (default: from the clock; printed)
-  --jobs J          QEMU processes at once (default 2)
-  --per-process R   rounds per QEMU process (default 25)
+  --jobs J          QEMU processes at once (default 2; with kvm 1)
+  --per-process R   rounds per QEMU process (default 25; with kvm 100)
   --mutant NAME     soak a kernel built with --cfg aiolos_mutant=\"NAME\" (must fail)
   --kernel ELF      boot this kernel ELF (e.g. a saved copy) instead of building one
   --append ARGS     extra bootargs (e.g. `stress=4` or `stress_ring=1000000`)
   --gic 2|3         only this GIC version (GICv2: smp capped at 8); the other draws unchanged
 
-Exit status: 0 if every round passed, 1 otherwise.";
+Exit status: 0 if every round passed, 1 otherwise (77: kvm packages not prepared).";
+
+/// Where the rounds run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    Tcg,
+    /// Nested KVM: inner reboots under one outer Linux boot per process.
+    Kvm,
+}
 
 /// Soak options (`--help`).
 pub struct Opts {
     pub boots: u32,
+    pub accel: Accel,
     pub seed: u64,
     pub jobs: usize,
     pub per_process: u32,
@@ -55,11 +74,12 @@ pub struct Opts {
 fn parse(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
         boots: 3000,
+        accel: Accel::Tcg,
         seed: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64),
-        jobs: 2,
-        per_process: 25,
+        jobs: 0,
+        per_process: 0,
         mutant: None,
         kernel: None,
         append: String::new(),
@@ -85,12 +105,8 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                 v => return Err(format!("--gic: `{v}` is not 2 or 3")),
             },
             "--accel" => match args.value()?.as_str() {
-                "tcg" => {}
-                "kvm" => {
-                    return Err(
-                        "--accel kvm: the nested-KVM soak is not wired yet (see README)".into(),
-                    )
-                }
+                "tcg" => o.accel = Accel::Tcg,
+                "kvm" => o.accel = Accel::Kvm,
                 v => return Err(format!("--accel: `{v}` is not tcg or kvm")),
             },
             _ => return Err(format!("unknown option `{key}` (see --help)")),
@@ -98,6 +114,16 @@ fn parse(args: &[String]) -> Result<Opts, String> {
     }
     if o.boots == 0 {
         return Err("--boots must be at least 1".into());
+    }
+    let kvm = o.accel == Accel::Kvm;
+    if kvm && o.gic == Some(2) {
+        return Err("--gic 2 with --accel kvm: the outer VM's KVM has no GICv2 emulation".into());
+    }
+    if o.jobs == 0 {
+        o.jobs = if kvm { 1 } else { 2 };
+    }
+    if o.per_process == 0 {
+        o.per_process = if kvm { 100 } else { 25 };
     }
     Ok(o)
 }
@@ -109,11 +135,27 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
     sorted[((sorted.len() - 1) * p / 100).min(sorted.len() - 1)]
 }
 
+/// How a soak ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    /// Every failed process's reason (`round N: exit: fail: ...`, or a hang).
+    Failed(Vec<String>),
+    /// Nested KVM could not be prepared (the arm64 packages); nothing ran.
+    Skipped(String),
+}
+
 /// `cargo xtask soak`.
 pub fn cmd(args: &[String]) -> ExitCode {
     match parse(args) {
-        Ok(o) if soak(&o) => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
+        Ok(o) => match soak(&o) {
+            Verdict::Passed => ExitCode::SUCCESS,
+            Verdict::Failed(_) => ExitCode::FAILURE,
+            Verdict::Skipped(why) => {
+                eprintln!("soak: setup failed: {why}");
+                ExitCode::from(crate::boot::kvm::EXIT_SETUP)
+            }
+        },
         Err(e) => {
             eprintln!("soak: {e}");
             ExitCode::FAILURE
@@ -121,24 +163,8 @@ pub fn cmd(args: &[String]) -> ExitCode {
     }
 }
 
-impl Opts {
-    /// A short soak for the suite: `boots` rounds from a fixed seed, `append` as bootargs.
-    pub fn short(boots: u32, seed: u64, jobs: usize, append: &str) -> Opts {
-        Opts {
-            boots,
-            seed,
-            jobs,
-            per_process: 25,
-            mutant: None,
-            kernel: None,
-            append: append.into(),
-            gic: None,
-        }
-    }
-}
-
-/// Run the soak; true if every round passed (prints progress and the summary).
-pub fn soak(o: &Opts) -> bool {
+/// Run the soak (prints progress and the summary).
+pub fn soak(o: &Opts) -> Verdict {
     let build = match &o.mutant {
         Some(m) => KernelBuild::mutant(m),
         None => KernelBuild::release(),
@@ -154,30 +180,57 @@ pub fn soak(o: &Opts) -> bool {
         Ok(k) => k,
         Err(e) => {
             eprintln!("soak: kernel: {e}");
-            return false;
+            return Verdict::Failed(vec![format!("kernel: {e}")]);
         }
     };
-    let slots = plan::schedule(o.seed, o.boots, o.per_process, o.gic);
+    let slots = match o.accel {
+        Accel::Tcg => plan::schedule(o.seed, o.boots, o.per_process, o.gic),
+        Accel::Kvm => plan::schedule_kvm(o.seed, o.boots, o.per_process),
+    };
     let dir = util::target_dir().join("soak");
     let _ = std::fs::create_dir_all(&dir);
     println!(
-        "soak: {} rounds in {} QEMU processes, {} at once, seed {}",
+        "soak: {} rounds in {} {}, {} at once, seed {}",
         o.boots,
         slots.len(),
+        match o.accel {
+            Accel::Tcg => "QEMU processes",
+            Accel::Kvm => "nested-KVM outer boots",
+        },
         o.jobs,
         o.seed
     );
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
+    let setup_failed = Mutex::new(None::<String>);
     let done_rounds = AtomicUsize::new(0);
     let start = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..o.jobs.min(slots.len()) {
             s.spawn(|| loop {
+                // Relaxed: only hands out slot indices; results travel through the Mutex.
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(slot) = slots.get(i) else { break };
-                let log: PathBuf = dir.join(format!("seed{}-proc{i}.log", o.seed));
-                let out = run::run(slot, &kernel, &o.append, &log);
+                // Named for what ran, so that a later soak (a negative control) does not
+                // overwrite a failed one's log.
+                let log: PathBuf = dir.join(format!(
+                    "{}{}seed{}-proc{i}.log",
+                    if o.accel == Accel::Kvm { "kvm-" } else { "" },
+                    o.mutant.as_ref().map_or(String::new(), |m| format!("{m}-")),
+                    o.seed
+                ));
+                let out = match o.accel {
+                    Accel::Tcg => run::run(slot, &kernel, &o.append, &log),
+                    Accel::Kvm => match kvm::run(slot, &kernel, &o.append, &log) {
+                        kvm::Ran::Done(out) => out,
+                        kvm::Ran::Setup(e) => {
+                            *setup_failed.lock().expect("no poisoning") = Some(e);
+                            // No further process can run either. Relaxed: as above.
+                            next.store(slots.len(), Ordering::Relaxed);
+                            break;
+                        }
+                    },
+                };
                 let done = done_rounds.fetch_add(slot.rounds as usize, Ordering::Relaxed)
                     + slot.rounds as usize;
                 let el = start.elapsed().as_secs_f64();
@@ -199,6 +252,11 @@ pub fn soak(o: &Opts) -> bool {
             });
         }
     });
+    if let Some(e) = setup_failed.into_inner().expect("no poisoning") {
+        return Verdict::Skipped(format!(
+            "the nested-KVM packages could not be prepared: {e}"
+        ));
+    }
     let results = results.into_inner().expect("no poisoning");
     let mut times: Vec<Duration> = results.iter().flat_map(|r| r.round_times.clone()).collect();
     times.sort();
@@ -206,7 +264,7 @@ pub fn soak(o: &Opts) -> bool {
     let rounds = sum(|r| r.rounds_ok as u64);
     let hangs = results.iter().filter(|r| r.hung).count();
     let failures = results.iter().filter(|r| r.failure.is_some()).count() - hangs;
-    println!("\nsoak summary (seed {}):", o.seed);
+    println!("\nsoak summary (seed {}, {:?}):", o.seed, o.accel);
     println!("  {:<28} {}", "rounds passed", rounds);
     println!("  {:<28} {}", "rounds requested", o.boots);
     println!("  {:<28} {}", "cross-core wakeups", sum(|r| r.wakeups));
@@ -232,8 +290,8 @@ pub fn soak(o: &Opts) -> bool {
     );
     if hangs + failures > 0 {
         println!("  failed processes' serial logs: {}", dir.display());
-        false
+        Verdict::Failed(results.into_iter().filter_map(|r| r.failure).collect())
     } else {
-        true
+        Verdict::Passed
     }
 }

@@ -79,7 +79,7 @@ fn list(o: &Options) {
     names.extend(sdcard::NAMES.iter().map(|n| n.to_string()));
     names.extend(cases::firmware::names().iter().map(|n| n.to_string()));
     if !o.quick {
-        names.extend(SOAK_NAMES.iter().map(|n| n.to_string()));
+        names.extend(cases::soak::SOAKS.iter().map(|c| c.name.to_string()));
         names.extend(KVM_CHECKS.iter().map(|k| k.name.to_string()));
     }
     // Filters match the name, not the bootargs note.
@@ -305,59 +305,37 @@ fn kvm_checks(o: &Options, tally: &mut Tally) {
     }
 }
 
-/// The soak checks' names, in run order (`soak_checks`).
-const SOAK_NAMES: [&str; 3] = [
-    "soak-tcg-50",
-    "soak-gicv2-reset-scrub",
-    "soak-mutant-gicv2-stale-apr",
-];
-
-/// The short soak (not with --quick), and the GICv2 reset scrub with its mutant (3 rounds
-/// each, `reboot_hold_stop`): 50 rebooting stress rounds under TCG over a fixed
-/// seed's schedule. The long round of 10^7 wakeups is a command
-/// (README, "Soak"): it takes longer than the CI budget here and prints nothing while it runs.
+/// The soaks the suite runs (not with --quick): the table in `cases::soak`.
 fn soak_checks(o: &Options, tally: &mut Tally) {
     if o.quick {
         return;
     }
-    // The GICv2 reset scrub (hal/src/gic/v2.rs, "What a reset leaves"): `reboot_hold_stop`
-    // makes every reboot leave a stale active priority behind, so the scrub must hold 3
-    // rounds and its mutant must fail round 2 naming the stuck running priority.
-    let hold = |mutant: Option<&str>| crate::soak::Opts {
-        gic: Some(2),
-        per_process: 3,
-        mutant: mutant.map(String::from),
-        ..crate::soak::Opts::short(3, 7, 1, "reboot_hold_stop")
-    };
-    // (name, options, what the stall report must name if it must fail)
-    let checks = [
-        // GICv2 and GICv3 (the GICv2 lost SGI after a reset is fixed: README, "Soak").
-        (
-            SOAK_NAMES[0],
-            crate::soak::Opts::short(50, 1, o.jobs, ""),
-            None,
-        ),
-        (SOAK_NAMES[1], hold(None), None),
-        (
-            SOAK_NAMES[2],
-            hold(Some("gicv2_stale_apr")),
-            Some("=> running priority stuck"),
-        ),
-    ];
-    for (name, opts, must_fail) in checks.iter().filter(|(n, _, _)| o.selected(n)) {
+    for c in cases::soak::SOAKS.iter().filter(|c| o.selected(c.name)) {
+        let name = c.name;
         println!("==> {name}");
-        let passed = crate::soak::soak(opts);
-        let ok = match must_fail {
-            None => passed,
-            // Caught by name: the failed process's log (the first, proc0) holds the report.
-            Some(what) => {
-                let log = crate::util::target_dir()
-                    .join("soak")
-                    .join(format!("seed{}-proc0.log", opts.seed));
-                !passed && std::fs::read_to_string(log).is_ok_and(|l| l.contains(what))
+        let (ok, detail) = match (crate::soak::soak(&c.opts(o.jobs)), c.expect_failure) {
+            (crate::soak::Verdict::Skipped(why), _) => {
+                println!("    {name} ... skipped: {why}");
+                tally.skipped += 1;
+                continue;
+            }
+            (crate::soak::Verdict::Passed, None) => (true, String::new()),
+            (crate::soak::Verdict::Passed, Some(want)) => {
+                (false, format!(": the mutant survived (expected `{want}`)"))
+            }
+            (crate::soak::Verdict::Failed(f), None) => (false, format!(": {}", f.join("; "))),
+            (crate::soak::Verdict::Failed(f), Some(want)) => {
+                let named = c.report.is_none_or(|r| {
+                    std::fs::read_to_string(c.first_log()).is_ok_and(|l| l.contains(r))
+                });
+                let ok = !f.is_empty() && f.iter().all(|r| r.contains(want)) && named;
+                (ok, format!(" ({})", f.join("; ")))
             }
         };
-        println!("    {name} ... {}", if ok { "ok" } else { "FAILED" });
+        println!(
+            "    {name} ... {}{detail}",
+            if ok { "ok" } else { "FAILED" }
+        );
         tally.record(name, ok);
     }
 }

@@ -1,8 +1,9 @@
 //! The stress phases and their progress counters (one per phase), plus each core's time of
-//! last progress (for the stall report).
+//! last progress (for the stall report), and the `progress:` line a long phase prints.
 
-use crate::api::{bootarg, cores_online, now};
+use crate::api::{bootarg, cores_online, ms, now, ticks_to_us};
 use crate::boot::layout::MAX_CPUS;
+use crate::println;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// A stress phase (module docs of `stress`).
@@ -121,5 +122,53 @@ pub fn workers() -> core::ops::Range<usize> {
         1..cores
     } else {
         0..cores
+    }
+}
+
+/// Cross-core wakeups so far, over every phase.
+pub fn wakeups() -> u64 {
+    Phase::ORDER
+        .iter()
+        .filter(|p| p.cross_core())
+        .map(|&p| get(p))
+        .sum()
+}
+
+/// A phase that runs longer than this (guest time) prints a `progress:` line this often, so
+/// that a host harness reading the console can tell a long round from a hang (`cargo xtask
+/// soak` calls 90 s of silence a hang). Short phases print nothing.
+pub const PRINT_MS: u64 = 10_000;
+
+/// Prints `progress: phase=P done=N target=T wakeups=W ms=M` every [`PRINT_MS`] while a
+/// phase runs (the watchdog ticks it).
+pub struct Ticker {
+    start: u64,
+    next: u64,
+}
+
+impl Ticker {
+    pub fn new() -> Self {
+        let t = now();
+        Ticker {
+            start: t,
+            next: t + ms(PRINT_MS),
+        }
+    }
+
+    /// Print if [`PRINT_MS`] passed since the last line (or the phase's start).
+    pub fn tick(&mut self, phase: Phase, target: u64) {
+        let t = now();
+        if t < self.next {
+            return;
+        }
+        self.next = t + ms(PRINT_MS);
+        println!(
+            "progress: phase={} done={} target={} wakeups={} ms={}",
+            phase.name(),
+            get(phase),
+            target,
+            wakeups(),
+            ticks_to_us(t - self.start) / 1000
+        );
     }
 }

@@ -118,8 +118,10 @@ async fn monitor(phase: Phase, target: u64) {
     let mut window_start = (now(), last);
     let mut slow = 0;
     let mut spin = [Spin::default(); crate::boot::layout::MAX_CPUS];
+    let mut ticker = progress::Ticker::new();
     loop {
         sleep(ms(TICK_MS)).await;
+        ticker.tick(phase, target);
         if cfg!(feature = "stats") {
             check_spin(phase, target, &mut spin[..cores_online()]);
         }

@@ -45,9 +45,9 @@ mod cpio;
 mod packages;
 mod runner;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::boot::build::{KernelBuild, Output};
 use crate::util;
@@ -83,6 +83,8 @@ struct Opts {
     timeout: u64,
     mutant_expect_fail: bool,
     refresh: bool,
+    /// The inner QEMU without `-no-reboot` (the nested-KVM soak, [`run_streamed`]).
+    reboot: bool,
 }
 
 impl Default for Opts {
@@ -95,6 +97,7 @@ impl Default for Opts {
             timeout: 300,
             mutant_expect_fail: false,
             refresh: false,
+            reboot: false,
         }
     }
 }
@@ -173,13 +176,62 @@ pub fn run(args: &[String]) -> ExitCode {
         prep.as_secs_f64(),
         if base.fresh { "built now" } else { "cached" }
     );
-    match runner::boot(&opts, &kernel, &base, &cache) {
+    match runner::boot(&opts, &kernel, &base, &cache, &mut runner::echo) {
         Ok(r) => runner::report(&opts, &r, prep, t0.elapsed()),
         Err(e) => {
             eprintln!("kvm: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// How a streamed run ([`run_streamed`]) ended, as far as the kit can tell.
+pub struct Streamed {
+    /// KVM was verified: `/dev/kvm` present and the inner QEMU ran with `-accel kvm`.
+    pub kvm: bool,
+    /// Host time from the outer QEMU's start to `=== guest start ===`.
+    pub outer_boot: Option<Duration>,
+    pub total: Duration,
+    /// The outer QEMU was killed at `timeout`.
+    pub timed_out: bool,
+}
+
+/// Why a streamed run did not run.
+pub enum StreamError {
+    /// The arm64 packages could not be prepared (a caller may skip).
+    Setup(String),
+    Run(String),
+}
+
+/// One outer boot whose inner guest (`kernel`, `smp` cores, command line `append`) runs
+/// under KVM without `-no-reboot`, so a PSCI SYSTEM_RESET boots it again: the nested-KVM
+/// soak's process. Every console line goes to `on_line` (and `None` every half second
+/// without one); it returns false to stop the run. `timeout` bounds the whole outer run.
+pub fn run_streamed(
+    kernel: &Path,
+    smp: u32,
+    append: &str,
+    timeout: Duration,
+    on_line: &mut dyn FnMut(Option<&str>) -> bool,
+) -> Result<Streamed, StreamError> {
+    let opts = Opts {
+        kernel: Some(kernel.to_path_buf()),
+        smp,
+        append: Some(append.to_string()),
+        timeout: timeout.as_secs().max(10),
+        reboot: true,
+        ..Opts::default()
+    };
+    if util::which("qemu-system-aarch64").is_none() {
+        return Err(StreamError::Run(
+            "qemu-system-aarch64 (host) not found: run `cargo xtask setup` first".into(),
+        ));
+    }
+    let cache = util::target_dir().join("kvm-cache");
+    let base = base::prepare(&cache, false).map_err(StreamError::Setup)?;
+    runner::boot(&opts, kernel, &base, &cache, on_line)
+        .map(|r| r.streamed())
+        .map_err(StreamError::Run)
 }
 
 #[cfg(test)]

@@ -45,11 +45,26 @@ pub(super) struct RunResult {
     stderr: String,
 }
 
+/// Reads the outer console line by line (`Some(line)`), and every half second without one
+/// (`None`); returns false to stop the run (the outer QEMU is killed).
+pub(super) type OnLine<'a> = &'a mut dyn FnMut(Option<&str>) -> bool;
+
+/// Echoes the outer console (what `cargo xtask kvm` shows live).
+pub(super) fn echo(line: Option<&str>) -> bool {
+    if let Some(l) = line {
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "{l}");
+        let _ = out.flush();
+    }
+    true
+}
+
 pub(super) fn boot(
     opts: &Opts,
     kernel: &Path,
     base: &Base,
     cache: &Path,
+    on_line: OnLine,
 ) -> Result<RunResult, String> {
     let rundir = cache.join(format!("run-{}", std::process::id()));
     fs::create_dir_all(&rundir).map_err(|e| format!("{}: {e}", rundir.display()))?;
@@ -75,6 +90,10 @@ pub(super) fn boot(
         if let Some(a) = &opts.append {
             bootargs += &format!(" aiolos.append={}", encode_append(a));
         }
+        if opts.reboot {
+            // The inner QEMU without -no-reboot: a PSCI SYSTEM_RESET boots the guest again.
+            bootargs += " aiolos.reboot=1";
+        }
         let mut cmd = Command::new("qemu-system-aarch64");
         cmd.args(["-M", "virt,virtualization=on,gic-version=3"])
             .args(["-cpu", "max,pauth-impdef=on", "-smp", "4", "-m", "1G"])
@@ -84,15 +103,15 @@ pub(super) fn boot(
             .arg("-initrd")
             .arg(&initrd)
             .args(["-append", &bootargs]);
-        println!("kvm: guest {}", kernel.display());
-        println!("kvm: {}", util::display_command(&cmd));
-        run_outer(&mut cmd, Duration::from_secs(opts.timeout))
+        on_line(Some(&format!("kvm: guest {}", kernel.display())));
+        on_line(Some(&format!("kvm: {}", util::display_command(&cmd))));
+        run_outer(&mut cmd, Duration::from_secs(opts.timeout), on_line)
     })();
     let _ = fs::remove_dir_all(&rundir);
     r
 }
 
-fn run_outer(cmd: &mut Command, timeout: Duration) -> Result<RunResult, String> {
+fn run_outer(cmd: &mut Command, timeout: Duration, on_line: OnLine) -> Result<RunResult, String> {
     use std::os::unix::process::CommandExt;
     let start = Instant::now();
     let mut child = cmd
@@ -131,11 +150,11 @@ fn run_outer(cmd: &mut Command, timeout: Duration) -> Result<RunResult, String> 
     let mut lines = Vec::new();
     let (mut g_start, mut g_end) = (None, None);
     let mut timed_out = false;
-    let mut out = std::io::stdout();
+    let mut stopped = false;
     loop {
         let left = timeout.saturating_sub(start.elapsed());
-        if left.is_zero() {
-            timed_out = true;
+        if left.is_zero() || stopped {
+            timed_out = !stopped;
             let _ = Command::new("kill")
                 .args(["-KILL", "--", &format!("-{}", child.id())])
                 .stdout(Stdio::null())
@@ -151,11 +170,10 @@ fn run_outer(cmd: &mut Command, timeout: Duration) -> Result<RunResult, String> 
                 } else if line.trim().starts_with("=== guest end rc=") {
                     g_end = Some(t);
                 }
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
+                stopped = !on_line(Some(&line));
                 lines.push(line);
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => stopped = !on_line(None),
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
@@ -163,7 +181,7 @@ fn run_outer(cmd: &mut Command, timeout: Duration) -> Result<RunResult, String> 
     let _ = reader.join();
     // Lines that arrived between the last recv and the end.
     while let Ok((_, line)) = rx.try_recv() {
-        println!("{line}");
+        on_line(Some(&line));
         lines.push(line);
     }
     let stderr = err_reader.join().unwrap_or_default();
@@ -176,13 +194,25 @@ fn run_outer(cmd: &mut Command, timeout: Duration) -> Result<RunResult, String> 
         },
         total: start.elapsed(),
         timed_out,
-        qemu_code: if timed_out {
+        qemu_code: if timed_out || stopped {
             None
         } else {
             status.map(|s| util::status_code(&s))
         },
         stderr,
     })
+}
+
+impl RunResult {
+    /// Whether KVM was verified (as in [`report`]), the outer boot time and the whole run's.
+    pub(super) fn streamed(&self) -> super::Streamed {
+        super::Streamed {
+            kvm: parse_log(&self.lines).kvm,
+            outer_boot: self.outer_boot,
+            total: self.total,
+            timed_out: self.timed_out,
+        }
+    }
 }
 
 /// The parsed outcome of one run.
