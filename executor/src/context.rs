@@ -253,19 +253,11 @@ impl Context {
         // AcqRel: Acquire pairs with the Release store of `notified` in `notify` (the event's
         // set is visible to the test_and_clear below); Release keeps our earlier reads of the
         // work lists before the clear. Acquire on failure: orders nothing (we do nothing).
-        //
-        // A Relaxed load first: most accepts find `notified` false, and a load costs no
-        // locked instruction (a failing CAS still is one on x86, and an exclusive pair or CASAL
-        // on aarch64). Reading false here is what a failing CAS reads: a notify whose Release
-        // store (pairs with the CAS's Acquire below) this load misses left the event set, so
-        // the owner's next wait returns at once and that poll's accept sees `true` (the
-        // invariant on `notified` in the module docs).
         #[cfg(not(aiolos_mutant = "accept_load_store"))]
-        let was_notified = self.notified.load(Ordering::Relaxed)
-            && self
-                .notified
-                .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok();
+        let was_notified = self
+            .notified
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
         // Mutant: the accept split into a load and a separate store; a notify that lands in
         // between leaves the event set with `notified` false (BUG1's busy loop).
         #[cfg(aiolos_mutant = "accept_load_store")]
