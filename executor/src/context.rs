@@ -282,18 +282,22 @@ impl Context {
     }
 
     /// True if there is work the owner must not sleep through. `Relaxed` loads: callers order
-    /// them (the owner's fence (2)).
-    fn has_work(&self, now: u64) -> bool {
+    /// them (the owner's fence (2)). Reads the clock (into `now`, once) only if the run queue
+    /// and the BH list are empty and a timer slot is claimed.
+    fn has_work(&self, clock: &dyn Clock, now: &mut Option<u64>) -> bool {
         !self.run_queue.is_empty_relaxed()
             || !self.bh_list.is_empty_relaxed()
-            || self.timers.next_deadline().is_some_and(|d| d <= now)
+            || self
+                .timers
+                .next_deadline()
+                .is_some_and(|d| d <= *now.get_or_insert_with(|| clock.now()))
     }
 
     /// Deadline to sleep until: the nearest timer, capped at 10 ms while idle BHs wait.
-    fn sleep_deadline(&self, now: u64) -> Option<u64> {
+    fn sleep_deadline(&self, clock: &dyn Clock, now: &mut Option<u64>) -> Option<u64> {
         let mut deadline = self.timers.next_deadline();
         if !self.idle_bh_list.is_empty_relaxed() {
-            let cap = now + self.clock().ticks_per_second() / 100;
+            let cap = *now.get_or_insert_with(|| clock.now()) + clock.ticks_per_second() / 100;
             deadline = Some(deadline.map_or(cap, |d| d.min(cap)));
         }
         deadline
@@ -318,30 +322,57 @@ impl Context {
         self.notify_accept();
         // (6) run. Each list is taken once, so work queued while running (a BH rescheduling
         // itself, a task waking itself) runs on the next iteration.
-        let mut progress = crate::bh::run_list(self, &self.bh_list, false);
-        crate::bh::run_list(self, &self.idle_bh_list, true);
+        // Each list is first tested with one Relaxed load, so that an empty one costs no
+        // read-modify-write (`take_all`'s swap). A push this load misses is not lost: it
+        // notified after publishing, and the next poll's re-check after fence (2) sees it
+        // (the store-buffering pair (2)/(b)), as it would see a push that came after the swap.
+        let mut progress = false;
+        if !self.bh_list.is_empty_relaxed() {
+            progress |= crate::bh::run_list(self, &self.bh_list, false);
+        }
+        if !self.idle_bh_list.is_empty_relaxed() {
+            crate::bh::run_list(self, &self.idle_bh_list, true);
+        }
         progress |= self.timers.fire(self);
-        progress |= crate::task::run_queue(self);
+        if !self.run_queue.is_empty_relaxed() {
+            progress |= crate::task::run_queue(self);
+        }
         // Release: pairs with the Acquire swap at the start of the next `poll`.
         self.polling.store(false, CoreOrdering::Release);
         progress
     }
 
     /// Steps (1)-(4), with adaptive polling in front.
+    ///
+    /// The clock is read only where a figure needs it: the window's start and end only while
+    /// adaptive polling is on, the re-check's `now` only if a timer slot is claimed (or idle
+    /// BHs cap the sleep). Work that is already queued (a task that woke itself, a BH
+    /// scheduled from the owner's core) returns at the first look: that is the busy-poll
+    /// finding work on its first iteration, with `notify_me` still 0 (so with polling off, a
+    /// self-wake's blocking poll reads no clock at all).
     fn wait_for_work(&self) {
         let p = self.platform();
-        let start = p.clock.now();
+        // The window's start, read only while adaptive polling is on (`adjust` is a no-op
+        // otherwise).
+        let start = self.poll_policy.enabled().then(|| p.clock.now());
+        let mut now = None;
+        if self.has_work(p.clock, &mut now) {
+            if let Some(start) = start {
+                self.poll_policy.adjust(p.clock.now().wrapping_sub(start));
+            }
+            return;
+        }
         let window = self.poll_policy.window();
-        if window > 0 {
+        if let (true, Some(start)) = (window > 0, start) {
             // Busy-poll with notify_me == 0: notifiers skip the kick meanwhile.
             loop {
                 self.stats.poll_iterations.bump();
-                let now = p.clock.now();
-                if self.has_work(now) {
-                    self.poll_policy.adjust(now - start);
+                let t = p.clock.now();
+                if self.has_work(p.clock, &mut Some(t)) {
+                    self.poll_policy.adjust(t - start);
                     return;
                 }
-                if now.wrapping_sub(start) >= window {
+                if t.wrapping_sub(start) >= window {
                     break;
                 }
                 core::hint::spin_loop();
@@ -357,11 +388,12 @@ impl Context {
         // `notify`.
         #[cfg(not(any(aiolos_mutant = "no_owner_fence", aiolos_mutant = "rmw_relaxed")))]
         fence(Ordering::SeqCst);
-        // (3) re-check, then sleep until the nearest deadline.
-        let now = p.clock.now();
-        if !self.has_work(now) {
-            let deadline = self.sleep_deadline(now);
-            if deadline.is_none_or(|d| d > now) {
+        // (3) re-check, then sleep until the nearest deadline. A fresh `now`: time passed
+        // since the first look (and the busy-poll).
+        let mut now = None;
+        if !self.has_work(p.clock, &mut now) {
+            let deadline = self.sleep_deadline(p.clock, &mut now);
+            if deadline.is_none_or(|d| d > *now.get_or_insert_with(|| p.clock.now())) {
                 self.stats.sleeps.bump();
                 p.notifier.wait(deadline);
             }
@@ -369,7 +401,9 @@ impl Context {
         // (4) Release: the wait (and the re-check) finish before a notifier can observe 0 and
         // skip the kick. Pairs with the Relaxed load in `notify` after its fence.
         self.notify_me.store(0, Ordering::Release);
-        self.poll_policy.adjust(p.clock.now().wrapping_sub(start));
+        if let Some(start) = start {
+            self.poll_policy.adjust(p.clock.now().wrapping_sub(start));
+        }
     }
 
     /// Runs `poll(true)` forever.
