@@ -48,6 +48,9 @@ pub struct SgiNotifier {
     sgi_sent: AtomicBool,
     /// Current monitor-wait budget in timer ticks (owner only; atomic for Sync).
     budget: AtomicU64,
+    /// The budget's upper bound in ticks (`MONITOR_MAX_US` at the counter's frequency),
+    /// computed once by `init_budget` so that `adapt` does no division per wait.
+    budget_max: AtomicU64,
     stats: NotifierStats,
 }
 
@@ -105,6 +108,7 @@ impl SgiNotifier {
             gate: WakeGate::new(),
             sgi_sent: AtomicBool::new(false),
             budget: AtomicU64::new(0),
+            budget_max: AtomicU64::new(0),
             stats: NotifierStats {
                 sgis_sent: Counter::new(),
                 wfe_waits: Counter::new(),
@@ -171,7 +175,8 @@ impl SgiNotifier {
     /// Grow the budget after a monitor wait that caught the wakeup; shrink it after one
     /// that did not (the owner then paid for both the spin and the WFI).
     fn adapt(&self, caught: bool) {
-        let max = monitor_max();
+        // Relaxed: owner-only state, set by `init_budget` before the first wait.
+        let max = self.budget_max.load(Ordering::Relaxed);
         // Relaxed: owner-only state (see `monitor_wait`).
         let b = self.budget.load(Ordering::Relaxed);
         let next = if caught {
@@ -186,8 +191,10 @@ impl SgiNotifier {
 
     /// Start the adaptive budget at its floor (owner, at attach time).
     pub fn init_budget(&self) {
-        // Relaxed: owner-only state, set before the context first polls.
-        self.budget.store(monitor_max() / 16, Ordering::Relaxed);
+        let max = monitor_max();
+        // Relaxed (both): owner-only state, set before the context first polls.
+        self.budget_max.store(max, Ordering::Relaxed);
+        self.budget.store(max / 16, Ordering::Relaxed);
     }
 }
 
