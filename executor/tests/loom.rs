@@ -183,6 +183,23 @@ fn fan_in() {
     assert_idle_end_state(ctx, event, bhs);
 }
 
+/// `Signal`: a task on the owner awaits a signal another thread raises. The owner polls
+/// (blocking) until the task finishes: a raise that finds no waker while the task does not
+/// see the flag leaves the owner asleep for good (a loom deadlock).
+fn signal_raise_vs_wait() {
+    let ctx = context(0);
+    let pool: &'static executor::TaskPool<256, 1> = leak(executor::TaskPool::new());
+    let signal: &'static executor::Signal = leak(executor::Signal::new());
+    // Leaked: a handle dropped while loom unwinds from a deadlock would touch loom state
+    // from a destructor (an abort instead of the deadlock report the mutant check expects).
+    let h = Box::leak(Box::new(pool.spawn(ctx, signal.wait()).unwrap()));
+    let t = thread::spawn(move || signal.raise());
+    while h.try_take().is_none() {
+        ctx.poll(true);
+    }
+    t.join().unwrap();
+}
+
 /// The models; compiled with the mutants too (`cargo test` then shows which models fail),
 /// but `loom-mutants.sh` runs only `mutant_caught`.
 mod models {
@@ -197,6 +214,11 @@ mod models {
     #[test]
     fn wake_gate() {
         check("wake_gate", wake_gate_handshake);
+    }
+
+    #[test]
+    fn signal_raise_vs_wait() {
+        check("signal_raise_vs_wait", super::signal_raise_vs_wait);
     }
 
     #[test]
@@ -385,6 +407,13 @@ const CATCHER: Catcher = Catcher {
     aiolos_mutant = "no_accept"
 ))]
 const CATCHER: Catcher = END_STATE;
+#[cfg(aiolos_mutant = "signal_no_recheck")]
+const CATCHER: Catcher = Catcher {
+    model: "signal_raise_vs_wait",
+    run: signal_raise_vs_wait,
+    preemptions: DEFAULT_PREEMPTIONS,
+    what: DEADLOCK,
+};
 #[cfg(aiolos_mutant = "skip_set_if_notified")]
 const CATCHER: Catcher = Catcher {
     model: "fan_in_three_notifies",
@@ -405,7 +434,8 @@ const CATCHER: Catcher = Catcher {
     aiolos_mutant = "notified_before_set",
     aiolos_mutant = "accept_load_store",
     aiolos_mutant = "no_accept",
-    aiolos_mutant = "skip_set_if_notified"
+    aiolos_mutant = "skip_set_if_notified",
+    aiolos_mutant = "signal_no_recheck"
 ))]
 #[test]
 fn mutant_caught() {
