@@ -215,7 +215,7 @@ impl<'a> Fdt<'a> {
     #[inline(always)]
     fn word(&self, off: usize) -> Option<u32> {
         match self.words.get(off / 4) {
-            Some(w) if off % 4 == 0 => Some(u32::from_be(*w)),
+            Some(w) if off.is_multiple_of(4) => Some(u32::from_be(*w)),
             _ => be32(self.structs, off),
         }
     }
@@ -224,7 +224,7 @@ impl<'a> Fdt<'a> {
     /// searched a word at a time for its NUL where the block is aligned.
     #[inline(always)]
     fn name_at(&self, off: usize) -> Result<&'a [u8], DtbError<'a>> {
-        if off % 4 == 0 {
+        if off.is_multiple_of(4) {
             if let Some(words) = self.words.get(off / 4..) {
                 for (i, w) in words.iter().enumerate() {
                     // The bytes in memory order, first byte lowest.
