@@ -250,6 +250,12 @@ impl Context {
 
     /// aio_notify_accept: clear the EventNotifier only if somebody set it. Owner only.
     pub fn notify_accept(&self) {
+        self.accept(self.platform.get());
+    }
+
+    /// `notify_accept` with the platform already looked up (`poll` reads it once).
+    #[inline(always)]
+    fn accept(&self, platform: Option<Platform>) {
         self.stats.accepts.bump();
         // One read-modify-write "if true, make it false" (QEMU's atomic_xchg). A
         // compare_exchange rather than a swap: same meaning, and
@@ -275,7 +281,7 @@ impl Context {
         self.notified.store(false, Ordering::Release);
         if was_notified {
             self.stats.accepts_notified.bump();
-            if let Some(p) = self.platform.get() {
+            if let Some(p) = platform {
                 p.notifier.test_and_clear();
             }
         }
@@ -283,7 +289,9 @@ impl Context {
 
     /// True if there is work the owner must not sleep through. `Relaxed` loads: callers order
     /// them (the owner's fence (2)). Reads the clock (into `now`, once) only if the run queue
-    /// and the BH list are empty and a timer slot is claimed.
+    /// and the BH list are empty and a timer slot is claimed. Inlined: it runs twice per sleep
+    /// (the first look and the re-check after fence (2)), on the wake path.
+    #[inline(always)]
     fn has_work(&self, clock: &dyn Clock, now: &mut Option<u64>) -> bool {
         !self.run_queue.is_empty_relaxed()
             || !self.bh_list.is_empty_relaxed()
@@ -313,13 +321,15 @@ impl Context {
             panic!("aiolos: Context::poll called re-entrantly or from two cores");
         }
         self.stats.polls.bump();
+        // Looked up once per poll (the wait and the accept both need it).
+        let platform = self.platform.get();
         if blocking {
-            self.wait_for_work();
+            self.wait_for_work(platform.expect("aiolos: Context used before attach()"));
         }
         // (5) accept. Mutant `no_accept`: never accept (the event stays set once set: the
         // owner's waits return at once, a busy loop that still makes progress).
         #[cfg(not(aiolos_mutant = "no_accept"))]
-        self.notify_accept();
+        self.accept(platform);
         // (6) run. Each list is taken once, so work queued while running (a BH rescheduling
         // itself, a task waking itself) runs on the next iteration.
         // Each list is first tested with one Relaxed load, so that an empty one costs no
@@ -350,8 +360,7 @@ impl Context {
     /// scheduled from the owner's core) returns at the first look: that is the busy-poll
     /// finding work on its first iteration, with `notify_me` still 0 (so with polling off, a
     /// self-wake's blocking poll reads no clock at all).
-    fn wait_for_work(&self) {
-        let p = self.platform();
+    fn wait_for_work(&self, p: Platform) {
         // The window's start, read only while adaptive polling is on (`adjust` is a no-op
         // otherwise).
         let start = self.poll_policy.enabled().then(|| p.clock.now());

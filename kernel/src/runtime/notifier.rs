@@ -228,8 +228,14 @@ impl executor::EventNotifier for SgiNotifier {
         let was = self.gate.is_latched();
         // Only an SGI that was really sent can still be pending in the GIC; most sets find
         // the owner awake or in its monitor wait and send none, so this skips most clears.
-        // Acquire: pairs with the Release store in `set`.
-        if was && self.sgi_sent.swap(false, Ordering::Acquire) {
+        // Relaxed load first: most takes find no SGI sent, and then no read-modify-write.
+        // A `true` this load misses (a `set` storing it right now) is the same case as the
+        // swap running just before that store: it stays marked for a later take.
+        // Acquire (swap): pairs with the Release store in `set`.
+        if was
+            && self.sgi_sent.load(Ordering::Relaxed)
+            && self.sgi_sent.swap(false, Ordering::Acquire)
+        {
             // The wake SGI may still be pending (sent while we were leaving WFI): drop it so
             // it does not cause one more empty wakeup. This is the MMIO write
             // (GICR_ICPENDR0 / GICD_CPENDSGIR) that traps to the hypervisor under KVM.
