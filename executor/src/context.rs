@@ -214,7 +214,6 @@ impl Context {
     /// aio_notify: make sure the owner will look for work. Call after publishing the work.
     /// Lock-free; callable from any core and from interrupt handlers.
     pub fn notify(&self) {
-        self.stats.notifies.bump();
         // (b) Full fence: orders the caller's publication of work (a store) before the load
         // of notify_me below. Pairs with the owner's fence (2) in `poll`.
         #[cfg(not(aiolos_mutant = "no_notifier_fence"))]
@@ -256,7 +255,7 @@ impl Context {
     /// `notify_accept` with the platform already looked up (`poll` reads it once).
     #[inline(always)]
     fn accept(&self, platform: Option<Platform>) {
-        self.stats.accepts.bump();
+        self.stats.accepts.bump_owner();
         // One read-modify-write "if true, make it false" (QEMU's atomic_xchg). A
         // compare_exchange rather than a swap: same meaning, and
         // - loom 0.7.3 models `swap` wrongly (a store can land between its read and its
@@ -280,7 +279,7 @@ impl Context {
         #[cfg(aiolos_mutant = "accept_load_store")]
         self.notified.store(false, Ordering::Release);
         if was_notified {
-            self.stats.accepts_notified.bump();
+            self.stats.accepts_notified.bump_owner();
             if let Some(p) = platform {
                 p.notifier.test_and_clear();
             }

@@ -10,7 +10,7 @@
 //!
 //! | side   | first                       | then                                   |
 //! |--------|-----------------------------|----------------------------------------|
-//! | raise  | `raised = true` (Release)   | take the waker (`fetch_or`, AcqRel) and wake it |
+//! | raise  | `raised = true` (Release)   | claim the waker slot (`fetch_or`, AcqRel) and wake the waker in it |
 //! | wait   | register the waker (CAS, AcqRel) | `raised` true → false (CAS, Acquire): ready if it was set |
 //!
 //! Either the raise finds the registered waker, or the waiter's re-check after registering
@@ -60,7 +60,9 @@ impl Signal {
         // `register` that completes before the take is seen by it, and one that completes
         // after it is followed by the waiter's re-check, which sees this store.
         self.raised.store(true, Ordering::Release);
-        self.waker.wake();
+        // The waker stays registered: the waiter's next `wait` re-registers the same one
+        // without a clone.
+        self.waker.wake_keep();
     }
 
     /// Lower the flag if it is raised; true if it was.

@@ -221,6 +221,57 @@ mod models {
         check("signal_raise_vs_wait", super::signal_raise_vs_wait);
     }
 
+    /// Two rounds on one `Signal`: the second `wait` finds the first round's waker still
+    /// registered (`raise` leaves it there) and re-registers it without a clone; the second
+    /// raise must still reach it. Preemption bound 3 (the two rounds grow the state space).
+    #[test]
+    fn signal_two_rounds() {
+        let mut b = loom::model::Builder::new();
+        if b.preemption_bound.is_none() {
+            b.preemption_bound = Some(3);
+        }
+        // Two rounds with a condvar hand-off are longer than loom's default 1,000 branches.
+        b.max_branches = 20_000;
+        let count: &'static AtomicUsize = leak(AtomicUsize::new(0));
+        b.check(move || {
+            count.fetch_add(1, Relaxed);
+            let ctx = context(0);
+            let pool: &'static TaskPool<256, 1> = leak(TaskPool::new());
+            let signal: &'static executor::Signal = leak(executor::Signal::new());
+            // The first round's end, told to the raising thread (it blocks, no spinning).
+            let first_seen: &'static (Mutex<bool>, loom::sync::Condvar) =
+                leak((Mutex::new(false), loom::sync::Condvar::new()));
+            let h = Box::leak(Box::new(
+                pool.spawn(ctx, async move {
+                    signal.wait().await;
+                    *first_seen.0.lock().unwrap() = true;
+                    first_seen.1.notify_one();
+                    signal.wait().await;
+                })
+                .unwrap(),
+            ));
+            let t = thread::spawn(move || {
+                signal.raise();
+                let mut seen = first_seen.0.lock().unwrap();
+                while !*seen {
+                    seen = first_seen.1.wait(seen).unwrap();
+                }
+                drop(seen);
+                signal.raise();
+            });
+            // yield_now: the owner may spin through a notifier's window (the event set,
+            // `notified` not yet: each wait returns at once); without a yield, loom's
+            // preemption bound can leave the notifier unscheduled for good.
+            while h.try_take().is_none() {
+                ctx.poll(true);
+                thread::yield_now();
+            }
+            t.join().unwrap();
+        });
+        let n = count.load(Relaxed);
+        println!("loom model signal_two_rounds: {n} executions explored, no lost wakeup");
+    }
+
     #[test]
     fn bh_scheduled_from_another_thread() {
         check("bh_scheduled_from_another_thread", bh_from_other_thread);

@@ -66,7 +66,9 @@ pub struct GateState {
 }
 
 /// Counters of one notifier (statistics only, read at the end of a run; zero-sized without
-/// feature `stats`). `sgis_sent` is bumped by the notifying core, the rest by the owner.
+/// feature `stats`). `sgis_sent` is bumped by the notifying core (an RMW), the rest by the
+/// owner (`bump_owner`: a load and a store; `gic_clear_ticks` adds with an RMW, off the
+/// common path).
 struct NotifierStats {
     sgis_sent: Counter,
     wfe_waits: Counter,
@@ -158,14 +160,14 @@ impl SgiNotifier {
         }
         let now = hal::timer::counter();
         let end = deadline.map_or(now + budget, |d| d.min(now + budget));
-        self.stats.wfe_waits.bump();
+        self.stats.wfe_waits.bump_owner();
         self.gate.watch();
         while hal::timer::counter() < end {
             // LDAXR + WFE: a store to the latch by another core clears our exclusive
             // monitor and wakes the WFE; the timer's event stream bounds each WFE.
             hal::cpu::wfe_unless_changed(self.gate.latch_word(), 0);
             if self.gate.is_latched() {
-                self.stats.wfe_wakeups.bump();
+                self.stats.wfe_wakeups.bump_owner();
                 return true;
             }
         }
@@ -245,9 +247,9 @@ impl executor::EventNotifier for SgiNotifier {
                 #[cfg(not(aiolos_mutant = "sgi_no_clear"))]
                 crate::irq::gic_cpu().clear_pending(SGI_WAKE as u32)
             });
-            self.stats.gic_clears.bump();
+            self.stats.gic_clears.bump_owner();
         } else if was {
-            self.stats.clears_skipped.bump();
+            self.stats.clears_skipped.bump_owner();
         }
         was
     }
@@ -258,7 +260,7 @@ impl executor::EventNotifier for SgiNotifier {
             // `notified` (or its SGI). The executor loops until it can accept.
             // One WFE: under a hypervisor or TCG it yields the vCPU, letting the notifier's
             // vCPU finish; on hardware the event stream bounds it.
-            self.stats.early_returns.bump();
+            self.stats.early_returns.bump_owner();
             hal::cpu::wfe();
             return;
         }
@@ -285,7 +287,7 @@ impl executor::EventNotifier for SgiNotifier {
         // Announce WFI and look at the latch: see `WakeGate::prepare_sleep` (its fence
         // pairs with the one in `latch`, called by `set`).
         if self.gate.prepare_sleep() {
-            self.stats.wfi_sleeps.bump();
+            self.stats.wfi_sleeps.bump_owner();
             hal::cpu::wfi();
         }
         self.gate.awake();
