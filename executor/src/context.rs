@@ -213,6 +213,10 @@ impl Context {
 
     /// aio_notify: make sure the owner will look for work. Call after publishing the work.
     /// Lock-free; callable from any core and from interrupt handlers.
+    ///
+    /// Inlined: the common notify finds the owner awake and is a fence, a load and (feature
+    /// `stats`) one counter; the kick is out of line (`kick`).
+    #[inline]
     pub fn notify(&self) {
         // (b) Full fence: orders the caller's publication of work (a store) before the load
         // of notify_me below. Pairs with the owner's fence (2) in `poll`.
@@ -220,31 +224,37 @@ impl Context {
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence above; pairs with the owner's store in step (1).
         if self.notify_me.load(Ordering::Relaxed) != 0 {
-            // Attached before notify_me can be non-zero (the owner attaches, then polls).
-            let p = self.platform();
-            // Mutant: the seed's BUG1, `notified` stored before the event is set (the owner
-            // can accept in between: the event stays set with `notified` false, a busy loop).
-            #[cfg(aiolos_mutant = "notified_before_set")]
-            self.notified.store(true, Ordering::Release);
-            // Mutant: the seed's BUG2, no set while `notified` is still true (it may be stale:
-            // the owner may just have cleared the event; this notify's wakeup is lost).
-            #[cfg(aiolos_mutant = "skip_set_if_notified")]
-            if self.notified.load(Ordering::Relaxed) {
-                // Counted as a kick, so that the statistics' sums still hold and only the
-                // lost wakeup gives the mutant away.
-                self.stats.kicks.bump();
-                return;
-            }
-            p.notifier.set();
-            self.stats.kicks.bump();
-            // Release: the set above happens-before the owner's accept that reads true, so the
-            // owner's test_and_clear sees the event. Pairs with the AcqRel compare_exchange in
-            // `notify_accept`. Setting `notified` before the event is BUG1 in the model.
-            #[cfg(not(aiolos_mutant = "notified_before_set"))]
-            self.notified.store(true, Ordering::Release);
+            self.kick();
         } else {
             self.stats.notifies_skipped.bump();
         }
+    }
+
+    /// The notify that found `notify_me` raised: set the event, then `notified`.
+    #[inline(never)]
+    fn kick(&self) {
+        // Attached before notify_me can be non-zero (the owner attaches, then polls).
+        let p = self.platform();
+        // Mutant: the seed's BUG1, `notified` stored before the event is set (the owner
+        // can accept in between: the event stays set with `notified` false, a busy loop).
+        #[cfg(aiolos_mutant = "notified_before_set")]
+        self.notified.store(true, Ordering::Release);
+        // Mutant: the seed's BUG2, no set while `notified` is still true (it may be stale:
+        // the owner may just have cleared the event; this notify's wakeup is lost).
+        #[cfg(aiolos_mutant = "skip_set_if_notified")]
+        if self.notified.load(Ordering::Relaxed) {
+            // Counted as a kick, so that the statistics' sums still hold and only the
+            // lost wakeup gives the mutant away.
+            self.stats.kicks.bump();
+            return;
+        }
+        p.notifier.set();
+        self.stats.kicks.bump();
+        // Release: the set above happens-before the owner's accept that reads true, so the
+        // owner's test_and_clear sees the event. Pairs with the AcqRel compare_exchange in
+        // `notify_accept`. Setting `notified` before the event is BUG1 in the model.
+        #[cfg(not(aiolos_mutant = "notified_before_set"))]
+        self.notified.store(true, Ordering::Release);
     }
 
     /// aio_notify_accept: clear the EventNotifier only if somebody set it. Owner only.
