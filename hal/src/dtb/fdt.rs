@@ -639,7 +639,11 @@ impl<'a> Fdt<'a> {
     /// CPU physical address through the `ranges` of every ancestor bus up to the root.
     /// An empty `ranges` is the identity; a missing one means "not translatable".
     pub fn translate(&self, node: &Node<'a>, addr: u64) -> Result<u64, DtbError<'a>> {
-        let anc = self.ancestors(node)?;
+        Self::translate_through(&self.ancestors(node)?, addr)
+    }
+
+    /// [`Fdt::translate`] with the node's ancestors already found (one tree walk).
+    fn translate_through(anc: &Ancestors<'a>, addr: u64) -> Result<u64, DtbError<'a>> {
         let mut addr = addr;
         // Walk from the node's parent (the innermost bus) outwards; stop at the root.
         let mut i = anc.len;
@@ -708,10 +712,19 @@ impl<'a> Fdt<'a> {
         node: &Node<'a>,
         index: usize,
     ) -> Result<(u64, u64), DtbError<'a>> {
-        let (addr, size) = self.reg(node)?.nth(index).ok_or(DtbError::MissingReg {
-            node: node.display_name(),
-        })?;
-        Ok((self.translate(node, addr)?, size))
+        // One ancestors walk for both the parent's cells (as `reg` finds them) and the
+        // translation (as `translate` does).
+        let anc = self.ancestors(node)?;
+        let (ac, sc) = match anc.iter().last() {
+            Some(p) => (p.address_cells()?, p.size_cells()?),
+            None => (2, 1),
+        };
+        let (addr, size) = Reg::new(node, ac, sc)?
+            .nth(index)
+            .ok_or(DtbError::MissingReg {
+                node: node.display_name(),
+            })?;
+        Ok((Self::translate_through(&anc, addr)?, size))
     }
 }
 
