@@ -201,7 +201,9 @@ fn guest_rows(kv: &Kv, rows: &mut Vec<Row>) -> Result<(), String> {
          soon as it has drained the queue; since its poll loop got cheaper (no clock reads, \
          no swaps of empty lists) it gets there sooner between items: 19-27 kicks of 2000 \
          before that change, 170-330 after (MTTCG, so they vary with the host's load). A \
-         kick that finds the consumer in its monitor wait is a latch store, no SGI",
+         kick that finds the consumer in its monitor wait is a latch store, no SGI. Tried: \
+         adaptive polling in the kernel (4 us max) takes this to 1-2 of 2000, but the \
+         icount round trip to about 5,000 (the waiting core's poll counts), so not taken",
     ));
     let img = g("image_bytes")?;
     rows.push(budget(
