@@ -213,44 +213,59 @@ impl Context {
 
     /// aio_notify: make sure the owner will look for work. Call after publishing the work.
     /// Lock-free; callable from any core and from interrupt handlers.
+    ///
+    /// Inlined: the common notify finds the owner awake and is a fence, a load and (feature
+    /// `stats`) one counter; the kick is out of line (`kick`).
+    #[inline]
     pub fn notify(&self) {
-        self.stats.notifies.bump();
         // (b) Full fence: orders the caller's publication of work (a store) before the load
         // of notify_me below. Pairs with the owner's fence (2) in `poll`.
         #[cfg(not(aiolos_mutant = "no_notifier_fence"))]
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence above; pairs with the owner's store in step (1).
         if self.notify_me.load(Ordering::Relaxed) != 0 {
-            // Attached before notify_me can be non-zero (the owner attaches, then polls).
-            let p = self.platform();
-            // Mutant: the seed's BUG1, `notified` stored before the event is set (the owner
-            // can accept in between: the event stays set with `notified` false, a busy loop).
-            #[cfg(aiolos_mutant = "notified_before_set")]
-            self.notified.store(true, Ordering::Release);
-            // Mutant: the seed's BUG2, no set while `notified` is still true (it may be stale:
-            // the owner may just have cleared the event; this notify's wakeup is lost).
-            #[cfg(aiolos_mutant = "skip_set_if_notified")]
-            if self.notified.load(Ordering::Relaxed) {
-                // Counted as a kick, so that the statistics' sums still hold and only the
-                // lost wakeup gives the mutant away.
-                self.stats.kicks.bump();
-                return;
-            }
-            p.notifier.set();
-            self.stats.kicks.bump();
-            // Release: the set above happens-before the owner's accept that reads true, so the
-            // owner's test_and_clear sees the event. Pairs with the AcqRel compare_exchange in
-            // `notify_accept`. Setting `notified` before the event is BUG1 in the model.
-            #[cfg(not(aiolos_mutant = "notified_before_set"))]
-            self.notified.store(true, Ordering::Release);
+            self.kick();
         } else {
             self.stats.notifies_skipped.bump();
         }
     }
 
+    /// The notify that found `notify_me` raised: set the event, then `notified`.
+    #[inline(never)]
+    fn kick(&self) {
+        // Attached before notify_me can be non-zero (the owner attaches, then polls).
+        let p = self.platform();
+        // Mutant: the seed's BUG1, `notified` stored before the event is set (the owner
+        // can accept in between: the event stays set with `notified` false, a busy loop).
+        #[cfg(aiolos_mutant = "notified_before_set")]
+        self.notified.store(true, Ordering::Release);
+        // Mutant: the seed's BUG2, no set while `notified` is still true (it may be stale:
+        // the owner may just have cleared the event; this notify's wakeup is lost).
+        #[cfg(aiolos_mutant = "skip_set_if_notified")]
+        if self.notified.load(Ordering::Relaxed) {
+            // Counted as a kick, so that the statistics' sums still hold and only the
+            // lost wakeup gives the mutant away.
+            self.stats.kicks.bump();
+            return;
+        }
+        p.notifier.set();
+        self.stats.kicks.bump();
+        // Release: the set above happens-before the owner's accept that reads true, so the
+        // owner's test_and_clear sees the event. Pairs with the AcqRel compare_exchange in
+        // `notify_accept`. Setting `notified` before the event is BUG1 in the model.
+        #[cfg(not(aiolos_mutant = "notified_before_set"))]
+        self.notified.store(true, Ordering::Release);
+    }
+
     /// aio_notify_accept: clear the EventNotifier only if somebody set it. Owner only.
     pub fn notify_accept(&self) {
-        self.stats.accepts.bump();
+        self.accept(self.platform.get());
+    }
+
+    /// `notify_accept` with the platform already looked up (`poll` reads it once).
+    #[inline(always)]
+    fn accept(&self, platform: Option<Platform>) {
+        self.stats.accepts.bump_owner();
         // One read-modify-write "if true, make it false" (QEMU's atomic_xchg). A
         // compare_exchange rather than a swap: same meaning, and
         // - loom 0.7.3 models `swap` wrongly (a store can land between its read and its
@@ -274,26 +289,32 @@ impl Context {
         #[cfg(aiolos_mutant = "accept_load_store")]
         self.notified.store(false, Ordering::Release);
         if was_notified {
-            self.stats.accepts_notified.bump();
-            if let Some(p) = self.platform.get() {
+            self.stats.accepts_notified.bump_owner();
+            if let Some(p) = platform {
                 p.notifier.test_and_clear();
             }
         }
     }
 
     /// True if there is work the owner must not sleep through. `Relaxed` loads: callers order
-    /// them (the owner's fence (2)).
-    fn has_work(&self, now: u64) -> bool {
+    /// them (the owner's fence (2)). Reads the clock (into `now`, once) only if the run queue
+    /// and the BH list are empty and a timer slot is claimed. Inlined: it runs twice per sleep
+    /// (the first look and the re-check after fence (2)), on the wake path.
+    #[inline(always)]
+    fn has_work(&self, clock: &dyn Clock, now: &mut Option<u64>) -> bool {
         !self.run_queue.is_empty_relaxed()
             || !self.bh_list.is_empty_relaxed()
-            || self.timers.next_deadline().is_some_and(|d| d <= now)
+            || self
+                .timers
+                .next_deadline()
+                .is_some_and(|d| d <= *now.get_or_insert_with(|| clock.now()))
     }
 
     /// Deadline to sleep until: the nearest timer, capped at 10 ms while idle BHs wait.
-    fn sleep_deadline(&self, now: u64) -> Option<u64> {
+    fn sleep_deadline(&self, clock: &dyn Clock, now: &mut Option<u64>) -> Option<u64> {
         let mut deadline = self.timers.next_deadline();
         if !self.idle_bh_list.is_empty_relaxed() {
-            let cap = now + self.clock().ticks_per_second() / 100;
+            let cap = *now.get_or_insert_with(|| clock.now()) + clock.ticks_per_second() / 100;
             deadline = Some(deadline.map_or(cap, |d| d.min(cap)));
         }
         deadline
@@ -309,39 +330,67 @@ impl Context {
             panic!("aiolos: Context::poll called re-entrantly or from two cores");
         }
         self.stats.polls.bump();
+        // Looked up once per poll (the wait and the accept both need it).
+        let platform = self.platform.get();
         if blocking {
-            self.wait_for_work();
+            self.wait_for_work(platform.expect("aiolos: Context used before attach()"));
         }
         // (5) accept. Mutant `no_accept`: never accept (the event stays set once set: the
         // owner's waits return at once, a busy loop that still makes progress).
         #[cfg(not(aiolos_mutant = "no_accept"))]
-        self.notify_accept();
+        self.accept(platform);
         // (6) run. Each list is taken once, so work queued while running (a BH rescheduling
         // itself, a task waking itself) runs on the next iteration.
-        let mut progress = crate::bh::run_list(self, &self.bh_list, false);
-        crate::bh::run_list(self, &self.idle_bh_list, true);
+        // Each list is first tested with one Relaxed load, so that an empty one costs no
+        // read-modify-write (`take_all`'s swap). A push this load misses is not lost: it
+        // notified after publishing, and the next poll's re-check after fence (2) sees it
+        // (the store-buffering pair (2)/(b)), as it would see a push that came after the swap.
+        let mut progress = false;
+        if !self.bh_list.is_empty_relaxed() {
+            progress |= crate::bh::run_list(self, &self.bh_list, false);
+        }
+        if !self.idle_bh_list.is_empty_relaxed() {
+            crate::bh::run_list(self, &self.idle_bh_list, true);
+        }
         progress |= self.timers.fire(self);
-        progress |= crate::task::run_queue(self);
+        if !self.run_queue.is_empty_relaxed() {
+            progress |= crate::task::run_queue(self);
+        }
         // Release: pairs with the Acquire swap at the start of the next `poll`.
         self.polling.store(false, CoreOrdering::Release);
         progress
     }
 
     /// Steps (1)-(4), with adaptive polling in front.
-    fn wait_for_work(&self) {
-        let p = self.platform();
-        let start = p.clock.now();
+    ///
+    /// The clock is read only where a figure needs it: the window's start and end only while
+    /// adaptive polling is on, the re-check's `now` only if a timer slot is claimed (or idle
+    /// BHs cap the sleep). Work that is already queued (a task that woke itself, a BH
+    /// scheduled from the owner's core) returns at the first look: that is the busy-poll
+    /// finding work on its first iteration, with `notify_me` still 0 (so with polling off, a
+    /// self-wake's blocking poll reads no clock at all).
+    fn wait_for_work(&self, p: Platform) {
+        // The window's start, read only while adaptive polling is on (`adjust` is a no-op
+        // otherwise).
+        let start = self.poll_policy.enabled().then(|| p.clock.now());
+        let mut now = None;
+        if self.has_work(p.clock, &mut now) {
+            if let Some(start) = start {
+                self.poll_policy.adjust(p.clock.now().wrapping_sub(start));
+            }
+            return;
+        }
         let window = self.poll_policy.window();
-        if window > 0 {
+        if let (true, Some(start)) = (window > 0, start) {
             // Busy-poll with notify_me == 0: notifiers skip the kick meanwhile.
             loop {
                 self.stats.poll_iterations.bump();
-                let now = p.clock.now();
-                if self.has_work(now) {
-                    self.poll_policy.adjust(now - start);
+                let t = p.clock.now();
+                if self.has_work(p.clock, &mut Some(t)) {
+                    self.poll_policy.adjust(t - start);
                     return;
                 }
-                if now.wrapping_sub(start) >= window {
+                if t.wrapping_sub(start) >= window {
                     break;
                 }
                 core::hint::spin_loop();
@@ -357,11 +406,12 @@ impl Context {
         // `notify`.
         #[cfg(not(any(aiolos_mutant = "no_owner_fence", aiolos_mutant = "rmw_relaxed")))]
         fence(Ordering::SeqCst);
-        // (3) re-check, then sleep until the nearest deadline.
-        let now = p.clock.now();
-        if !self.has_work(now) {
-            let deadline = self.sleep_deadline(now);
-            if deadline.is_none_or(|d| d > now) {
+        // (3) re-check, then sleep until the nearest deadline. A fresh `now`: time passed
+        // since the first look (and the busy-poll).
+        let mut now = None;
+        if !self.has_work(p.clock, &mut now) {
+            let deadline = self.sleep_deadline(p.clock, &mut now);
+            if deadline.is_none_or(|d| d > *now.get_or_insert_with(|| p.clock.now())) {
                 self.stats.sleeps.bump();
                 p.notifier.wait(deadline);
             }
@@ -369,7 +419,9 @@ impl Context {
         // (4) Release: the wait (and the re-check) finish before a notifier can observe 0 and
         // skip the kick. Pairs with the Relaxed load in `notify` after its fence.
         self.notify_me.store(0, Ordering::Release);
-        self.poll_policy.adjust(p.clock.now().wrapping_sub(start));
+        if let Some(start) = start {
+            self.poll_policy.adjust(p.clock.now().wrapping_sub(start));
+        }
     }
 
     /// Runs `poll(true)` forever.

@@ -14,6 +14,7 @@
 //! | [`notifier`]  | [`EventNotifier`] and [`Clock`] traits; host versions           |
 //! | [`task`]      | tasks in static pools, wakers, join handles                     |
 //! | [`bh`]        | bottom halves                                                   |
+//! | [`signal`]    | [`Signal`]: a lock-free flag raised anywhere, awaited by a task |
 //! | [`timer`]     | per-context timers, `sleep`, `with_timeout`                     |
 //! | [`wake_gate`] | the latch/sleep handshake inside a sleeping EventNotifier       |
 //! | [`worker`]    | worker pool with completion through a bottom half               |
@@ -85,6 +86,7 @@ pub mod context;
 pub mod notifier;
 mod poll_policy;
 mod raw;
+pub mod signal;
 pub mod stats;
 pub mod task;
 pub mod timer;
@@ -97,6 +99,7 @@ pub use notifier::{Clock, EventNotifier};
 #[cfg(feature = "std")]
 pub use notifier::{HostClock, HostNotifier};
 pub use poll_policy::PollParams;
+pub use signal::Signal;
 pub use stats::StatsSnapshot;
 #[cfg(all(feature = "alloc", not(loom)))]
 pub use task::spawn_boxed;

@@ -69,6 +69,12 @@ impl PollPolicy {
         }
     }
 
+    /// Whether adaptive polling is on (`max != 0`); when off, `adjust` does nothing and the
+    /// owner need not time its waits.
+    pub(crate) fn enabled(&self) -> bool {
+        self.max.load(Relaxed) != 0
+    }
+
     /// Current busy-poll window, in clock ticks.
     pub(crate) fn window(&self) -> u64 {
         if self.max.load(Relaxed) == 0 {

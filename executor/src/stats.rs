@@ -5,7 +5,8 @@
 //! | kind | counters | written by | when |
 //! |------|----------|------------|------|
 //! | work | `polls`, `sleeps`, `poll_iterations`, `bhs_run`, `tasks_polled`, `timers_fired`, `timer_overflows` | the owner core only (a load and a store, no RMW) | always |
-//! | wake path | `notifies`, `kicks`, `notifies_skipped`, `accepts`, `accepts_notified`, the wake-to-run latency histogram | any core ([`Counter`], a Relaxed RMW) | feature `stats` |
+//! | wake path | `kicks`, `notifies_skipped` (`notifies` is their sum: each notify bumps one) | any core ([`Counter`], a Relaxed RMW) | feature `stats` |
+//! | wake path, owner side | `accepts`, `accepts_notified`, the wake-to-run latency histogram | the owner only ([`Counter::bump_owner`]: a load and a store) | feature `stats` |
 //!
 //! `double_schedules` (an error path: any core, an RMW, only when `co_schedule` refuses) is
 //! always kept. Without feature `stats` a [`Counter`] is zero-sized and does nothing, a wake
@@ -81,6 +82,15 @@ impl Counter {
         self.add(1);
     }
 
+    /// Adds 1, for a counter that only one core at a time writes (its owner: a load and a
+    /// store, no read-modify-write). Mixing it with `bump`/`add` on one counter loses counts.
+    #[inline(always)]
+    pub fn bump_owner(&self) {
+        // Relaxed (both): one writer at a time; a diagnostic that pairs with nothing.
+        #[cfg(feature = "stats")]
+        self.n.store(self.n.load(Relaxed) + 1, Relaxed);
+    }
+
     /// Runs `f`; with feature `stats`, adds the ticks it took on `now` (without the feature,
     /// `now` is never called).
     #[inline(always)]
@@ -145,7 +155,6 @@ pub(crate) struct Stats {
     pub(crate) timers_fired: OwnerCounter,
     pub(crate) timer_overflows: OwnerCounter,
     double_schedules: AtomicU64,
-    pub(crate) notifies: Counter,
     pub(crate) kicks: Counter,
     pub(crate) notifies_skipped: Counter,
     pub(crate) accepts: Counter,
@@ -215,7 +224,6 @@ impl Stats {
             timers_fired: OwnerCounter::new(),
             timer_overflows: OwnerCounter::new(),
             double_schedules: AtomicU64::new(0),
-            notifies: Counter::new(),
             kicks: Counter::new(),
             notifies_skipped: Counter::new(),
             accepts: Counter::new(),
@@ -244,12 +252,16 @@ impl Stats {
         let _ = (now, woken);
     }
 
+    /// Owner only (the core inside `poll`): loads and stores, no read-modify-write.
     #[cfg(feature = "stats")]
     fn record_latency(&self, ticks: u64) {
         let bucket = (u64::BITS - ticks.leading_zeros()) as usize;
-        // Relaxed: diagnostics; pair with nothing.
-        self.latency[bucket.min(BUCKETS - 1)].fetch_add(1, Relaxed);
-        self.latency_max.fetch_max(ticks, Relaxed);
+        let b = &self.latency[bucket.min(BUCKETS - 1)];
+        // Relaxed (all): one writer at a time (the owner); diagnostics, pair with nothing.
+        b.store(b.load(Relaxed) + 1, Relaxed);
+        if ticks > self.latency_max.load(Relaxed) {
+            self.latency_max.store(ticks, Relaxed);
+        }
     }
 
     pub(crate) fn snapshot(&self) -> StatsSnapshot {
@@ -266,7 +278,8 @@ impl Stats {
             // Relaxed: a diagnostic read; pairs with nothing.
             double_schedules: self.double_schedules.load(Relaxed),
             #[cfg(feature = "stats")]
-            notifies: self.notifies.get(),
+            // Each notify bumps exactly one of the two (no third counter on the wake path).
+            notifies: self.kicks.get() + self.notifies_skipped.get(),
             #[cfg(feature = "stats")]
             kicks: self.kicks.get(),
             #[cfg(feature = "stats")]

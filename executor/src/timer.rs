@@ -16,7 +16,7 @@
 
 use core::future::{poll_fn, Future};
 use core::pin::{pin, Pin};
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use core::task::{Context as TaskCx, Poll};
 
 use crate::context::Context;
@@ -35,6 +35,9 @@ struct TimerSlot {
 
 pub(crate) struct TimerTable {
     slots: [TimerSlot; TIMER_SLOTS],
+    /// Slots claimed (armed or fired-but-held); 0 lets `next_deadline` and `fire` skip the
+    /// walk of all slots, which is every poll of a context without timers. Owner-only.
+    claimed: AtomicUsize,
 }
 
 impl TimerTable {
@@ -46,11 +49,18 @@ impl TimerTable {
                     deadline: AtomicU64::new(DISARMED),
                 }
             }; TIMER_SLOTS],
+            claimed: AtomicUsize::new(0),
         }
+    }
+
+    /// No slot is claimed: no deadline can be armed.
+    fn is_empty(&self) -> bool {
+        self.claimed.load(Relaxed) == 0
     }
 
     fn claim(&self, task: &'static TaskHeader, deadline: u64) -> Option<usize> {
         let i = self.slots.iter().position(|s| s.task.claim(task))?;
+        self.claimed.fetch_add(1, Relaxed);
         self.slots[i].deadline.store(deadline, Relaxed);
         Some(i)
     }
@@ -62,10 +72,14 @@ impl TimerTable {
     fn release(&self, i: usize) {
         self.slots[i].deadline.store(DISARMED, Relaxed);
         self.slots[i].task.clear();
+        self.claimed.fetch_sub(1, Relaxed);
     }
 
     /// The nearest armed deadline.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
+        if self.is_empty() {
+            return None;
+        }
         let d = self.slots.iter().map(|s| s.deadline.load(Relaxed)).min()?;
         (d != DISARMED).then_some(d)
     }
@@ -73,7 +87,11 @@ impl TimerTable {
     /// Wakes the tasks whose deadline passed; returns whether any did.
     pub(crate) fn fire(&self, ctx: &'static Context) -> bool {
         // Most polls find no timer expired: say so before building (and zeroing) the
-        // deadline-ordered list below. The clock is read only if a slot is armed.
+        // deadline-ordered list below. The clock is read only if a slot is armed, and the
+        // slots are walked only if one is claimed.
+        if self.is_empty() {
+            return false;
+        }
         let mut now = None;
         let any = self.slots.iter().any(|s| {
             let d = s.deadline.load(Relaxed);

@@ -472,3 +472,45 @@ fn spawn_boxed_recycles_slots() {
         Err(SpawnError::TooLarge { .. })
     ));
 }
+
+// ---------------------------------------------------------------- Signal
+
+/// A raise before the wait is not lost (the wait finds the flag and lowers it); a raise
+/// from another thread wakes a waiting task, round after round (the waker stays registered
+/// between rounds).
+#[test]
+fn signal_ping_pong_across_threads() {
+    static PING: executor::Signal = executor::Signal::new();
+    static PONG: executor::Signal = executor::Signal::new();
+    static POOL: TaskPool<512, 2> = TaskPool::new();
+    const ROUNDS: u32 = 1000;
+    let (a, b) = (context(0), context(1));
+    // Raised before anyone waits: the first wait returns at once.
+    PING.raise();
+    let mut pinger = POOL
+        .spawn(a, async {
+            for _ in 0..ROUNDS {
+                PING.wait().await;
+                PONG.raise();
+            }
+        })
+        .unwrap();
+    let ponger = POOL
+        .spawn(b, async {
+            for _ in 1..ROUNDS {
+                PONG.wait().await;
+                PING.raise();
+            }
+            PONG.wait().await;
+        })
+        .unwrap();
+    let t = std::thread::spawn(move || {
+        let mut ponger = ponger;
+        while ponger.try_take().is_none() {
+            b.poll(true);
+        }
+    });
+    run_until(a, || pinger.is_finished());
+    assert!(pinger.try_take().is_some());
+    join_within(t, OWNER_DEADLINE, "ponger");
+}

@@ -183,6 +183,23 @@ fn fan_in() {
     assert_idle_end_state(ctx, event, bhs);
 }
 
+/// `Signal`: a task on the owner awaits a signal another thread raises. The owner polls
+/// (blocking) until the task finishes: a raise that finds no waker while the task does not
+/// see the flag leaves the owner asleep for good (a loom deadlock).
+fn signal_raise_vs_wait() {
+    let ctx = context(0);
+    let pool: &'static executor::TaskPool<256, 1> = leak(executor::TaskPool::new());
+    let signal: &'static executor::Signal = leak(executor::Signal::new());
+    // Leaked: a handle dropped while loom unwinds from a deadlock would touch loom state
+    // from a destructor (an abort instead of the deadlock report the mutant check expects).
+    let h = Box::leak(Box::new(pool.spawn(ctx, signal.wait()).unwrap()));
+    let t = thread::spawn(move || signal.raise());
+    while h.try_take().is_none() {
+        ctx.poll(true);
+    }
+    t.join().unwrap();
+}
+
 /// The models; compiled with the mutants too (`cargo test` then shows which models fail),
 /// but `loom-mutants.sh` runs only `mutant_caught`.
 mod models {
@@ -197,6 +214,62 @@ mod models {
     #[test]
     fn wake_gate() {
         check("wake_gate", wake_gate_handshake);
+    }
+
+    #[test]
+    fn signal_raise_vs_wait() {
+        check("signal_raise_vs_wait", super::signal_raise_vs_wait);
+    }
+
+    /// Two rounds on one `Signal`: the second `wait` finds the first round's waker still
+    /// registered (`raise` leaves it there) and re-registers it without a clone; the second
+    /// raise must still reach it. Preemption bound 3 (the two rounds grow the state space).
+    #[test]
+    fn signal_two_rounds() {
+        let mut b = loom::model::Builder::new();
+        if b.preemption_bound.is_none() {
+            b.preemption_bound = Some(3);
+        }
+        // Two rounds with a condvar hand-off are longer than loom's default 1,000 branches.
+        b.max_branches = 20_000;
+        let count: &'static AtomicUsize = leak(AtomicUsize::new(0));
+        b.check(move || {
+            count.fetch_add(1, Relaxed);
+            let ctx = context(0);
+            let pool: &'static TaskPool<256, 1> = leak(TaskPool::new());
+            let signal: &'static executor::Signal = leak(executor::Signal::new());
+            // The first round's end, told to the raising thread (it blocks, no spinning).
+            let first_seen: &'static (Mutex<bool>, loom::sync::Condvar) =
+                leak((Mutex::new(false), loom::sync::Condvar::new()));
+            let h = Box::leak(Box::new(
+                pool.spawn(ctx, async move {
+                    signal.wait().await;
+                    *first_seen.0.lock().unwrap() = true;
+                    first_seen.1.notify_one();
+                    signal.wait().await;
+                })
+                .unwrap(),
+            ));
+            let t = thread::spawn(move || {
+                signal.raise();
+                let mut seen = first_seen.0.lock().unwrap();
+                while !*seen {
+                    seen = first_seen.1.wait(seen).unwrap();
+                }
+                drop(seen);
+                signal.raise();
+            });
+            // yield_now: the owner may spin through a notifier's window (the event set,
+            // `notified` not yet: each wait returns at once); without a yield, loom's
+            // preemption bound can leave the notifier unscheduled for good.
+            while h.try_take().is_none() {
+                ctx.poll(true);
+                thread::yield_now();
+            }
+            t.join().unwrap();
+        });
+        let n = count.load(Relaxed);
+        println!("loom model signal_two_rounds: {n} executions explored, no lost wakeup");
     }
 
     #[test]
@@ -385,6 +458,13 @@ const CATCHER: Catcher = Catcher {
     aiolos_mutant = "no_accept"
 ))]
 const CATCHER: Catcher = END_STATE;
+#[cfg(aiolos_mutant = "signal_no_recheck")]
+const CATCHER: Catcher = Catcher {
+    model: "signal_raise_vs_wait",
+    run: signal_raise_vs_wait,
+    preemptions: DEFAULT_PREEMPTIONS,
+    what: DEADLOCK,
+};
 #[cfg(aiolos_mutant = "skip_set_if_notified")]
 const CATCHER: Catcher = Catcher {
     model: "fan_in_three_notifies",
@@ -405,7 +485,8 @@ const CATCHER: Catcher = Catcher {
     aiolos_mutant = "notified_before_set",
     aiolos_mutant = "accept_load_store",
     aiolos_mutant = "no_accept",
-    aiolos_mutant = "skip_set_if_notified"
+    aiolos_mutant = "skip_set_if_notified",
+    aiolos_mutant = "signal_no_recheck"
 ))]
 #[test]
 fn mutant_caught() {

@@ -73,3 +73,54 @@ fn virt_gicv3_el2() {
 fn virt_gicv2_el2() {
     check_virt("gic-version=2,virtualization=on", false, Conduit::Smc);
 }
+
+/// The structure block is read a word at a time where it is 4-byte aligned in memory, a byte
+/// at a time otherwise: both paths must find the same platform and the same nodes.
+#[test]
+fn aligned_and_unaligned_blobs_parse_alike() {
+    let Some(b) = common::qemu_virt_dtb("gic-version=3") else {
+        return;
+    };
+    let mut buf = vec![0u8; b.len() + 4];
+    let start = (4 - buf.as_ptr() as usize % 4) % 4 + 1; // 1 past an aligned address
+    buf[start..start + b.len()].copy_from_slice(&b);
+    let unaligned = &buf[start..start + b.len()];
+    assert_ne!(unaligned.as_ptr() as usize % 4, 0);
+    let mut abuf = vec![0u8; b.len() + 4];
+    let astart = (4 - abuf.as_ptr() as usize % 4) % 4;
+    abuf[astart..astart + b.len()].copy_from_slice(&b);
+    let aligned = &abuf[astart..astart + b.len()];
+    assert_eq!(aligned.as_ptr() as usize % 4, 0);
+    let names = |blob: &[u8]| -> Vec<String> {
+        let fdt = hal::dtb::fdt::Fdt::new(blob).unwrap();
+        fdt.validate().unwrap();
+        fdt.nodes()
+            .map(|n| {
+                let (n, d) = n.unwrap();
+                format!("{d}:{}", n.name)
+            })
+            .collect()
+    };
+    let (na, nu) = (names(aligned), names(unaligned));
+    assert!(na.len() > 20, "{} nodes", na.len());
+    assert_eq!(na, nu);
+    // Everything the platform found (its `fdt` field holds the blob itself).
+    let found = |blob| {
+        let p = Platform::parse(blob).unwrap();
+        format!(
+            "{:?}",
+            (
+                p.model,
+                p.compatible,
+                p.bootargs,
+                p.memory,
+                p.console,
+                p.gic,
+                p.psci,
+                p.cpus,
+                p.timer
+            )
+        )
+    };
+    assert_eq!(found(aligned), found(unaligned));
+}

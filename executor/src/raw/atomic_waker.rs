@@ -107,4 +107,24 @@ impl AtomicWaker {
             w.wake();
         }
     }
+
+    /// Wakes the registered waker, if any, and leaves it registered, so that the next
+    /// `register` of the same waker finds it (`will_wake`) and clones nothing. The slot is
+    /// held (WAKING) while waking: a `register` meanwhile wakes its own waker, as it does
+    /// during a `take`. For wakers that may be woken again later (a stale wake is a spurious
+    /// one) and that hold nothing worth freeing early (aiolos task wakers hold nothing).
+    pub(crate) fn wake_keep(&self) {
+        // AcqRel: as in `take` (Acquire: the registered waker is visible; Release: the
+        // producer's condition store comes before our claim).
+        if self.state.fetch_or(WAKING, Ordering::AcqRel) == WAITING {
+            // SAFETY: WAITING -> WAKING gives us exclusive access to the cell.
+            self.waker.with(|p| unsafe {
+                if let Some(w) = &*p {
+                    w.wake_by_ref();
+                }
+            });
+            // Release: pairs with the Acquire in `register`.
+            self.state.fetch_and(!WAKING, Ordering::Release);
+        }
+    }
 }

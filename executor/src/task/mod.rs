@@ -37,7 +37,9 @@ pub(crate) fn run_queue(ctx: &'static Context) -> bool {
         match task.state.start_run() {
             StartAction::Poll => {
                 ctx.stats.task_started(|| ctx.now(), &task.woken_at);
-                let waker = waker::waker_for(task);
+                // ManuallyDrop: an aiolos waker's drop does nothing (`waker::drop_waker`), so
+                // the call through the vtable after every poll is skipped.
+                let waker = core::mem::ManuallyDrop::new(waker::waker_for(task));
                 let mut cx = core::task::Context::from_waker(&waker);
                 // SAFETY: `start_run` set RUNNING; we are the owner.
                 let ready = unsafe { task.poll(&mut cx) }.is_ready();

@@ -24,6 +24,8 @@ fn wake(p: *const ()) {
     header(p).wake();
 }
 
+// A no-op, and `run_queue` relies on it: the waker it polls each task with is never dropped
+// (ManuallyDrop). Give this a body and that waker must be dropped again.
 fn drop_waker(_: *const ()) {}
 
 pub(crate) fn waker_for(task: &'static TaskHeader) -> Waker {

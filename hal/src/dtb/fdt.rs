@@ -1,10 +1,12 @@
 //! Raw flattened-device-tree walking: the header, the structure-block tokens, nodes,
 //! properties, paths, phandles, `reg` and `ranges`.
 //!
-//! Every read goes through [`be32`] / [`be64`] on a byte slice (`+strict-align`: no pointer
-//! casts), every offset is checked with `get`/`checked_add`, and every loop advances a
-//! structure-block offset by at least 4 bytes, so it ends within `size_dt_struct / 4` steps.
-//! Nesting is bounded by [`MAX_DEPTH`].
+//! Every read goes through [`be32`] / [`be64`] on a byte slice, or, for the structure block's
+//! tokens when the block is 4-byte aligned in memory (it is wherever a boot loader put the
+//! DTB), through its `[u32]` view (one aligned load per word: with `+strict-align` a
+//! `be32` on bytes is four byte loads and shifts). Every offset is checked with
+//! `get`/`checked_add`, and every loop advances a structure-block offset by at least 4
+//! bytes, so it ends within `size_dt_struct / 4` steps. Nesting is bounded by [`MAX_DEPTH`].
 
 use super::error::DtbError;
 
@@ -143,6 +145,9 @@ pub struct Fdt<'a> {
     /// The validated header.
     pub header: Header,
     structs: &'a [u8],
+    /// `structs` as whole big-endian words when it is 4-byte aligned in memory (empty
+    /// otherwise: every read then goes through [`be32`]); read by [`Fdt::word`].
+    words: &'a [u32],
     strings: &'a [u8],
     rsvmap: &'a [u8],
 }
@@ -192,12 +197,52 @@ impl<'a> Fdt<'a> {
         let rsvmap = blob
             .get(rsv_off..)
             .ok_or(DtbError::BadHeaderField("off_mem_rsvmap"))?;
+        // SAFETY: every bit pattern is a valid u32, and `align_to` hands out only the
+        // properly aligned middle part of the slice, borrowed for the same lifetime.
+        let (head, words, _) = unsafe { structs.align_to::<u32>() };
+        let words = if head.is_empty() { words } else { &[] };
         Ok(Fdt {
             header,
             structs,
+            words,
             strings,
             rsvmap,
         })
+    }
+
+    /// The big-endian word at structure-block offset `off` (as `be32(structs, off)`): one
+    /// aligned load where the block is aligned and `off` is a multiple of 4.
+    #[inline(always)]
+    fn word(&self, off: usize) -> Option<u32> {
+        match self.words.get(off / 4) {
+            Some(w) if off.is_multiple_of(4) => Some(u32::from_be(*w)),
+            _ => be32(self.structs, off),
+        }
+    }
+
+    /// The node name starting at structure-block offset `off` (as `cstr(structs, off)`),
+    /// searched a word at a time for its NUL where the block is aligned.
+    #[inline(always)]
+    fn name_at(&self, off: usize) -> Result<&'a [u8], DtbError<'a>> {
+        if off.is_multiple_of(4) {
+            if let Some(words) = self.words.get(off / 4..) {
+                for (i, w) in words.iter().enumerate() {
+                    // The bytes in memory order, first byte lowest.
+                    let v = u32::from_le(*w);
+                    // The classic "has a zero byte" test: the lowest set bit marks the first
+                    // zero byte (borrows only ever flag bytes above a real zero).
+                    let zero = v.wrapping_sub(0x0101_0101) & !v & 0x8080_8080;
+                    if zero != 0 {
+                        let len = i * 4 + (zero.trailing_zeros() / 8) as usize;
+                        if let Some(name) = self.structs.get(off..off + len) {
+                            return Ok(name);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        Self::cstr(self.structs, off)
     }
 
     /// The memory reservation block: `(address, size)` pairs up to the `(0, 0)` terminator.
@@ -303,11 +348,11 @@ impl<'a> Fdt<'a> {
     /// Decodes the token at `off`; returns it and the offset of the next one (always > off).
     fn token(&self, off: usize) -> Result<(Token<'a>, usize), DtbError<'a>> {
         let overflow = DtbError::StructureOverflow { offset: off };
-        let tag = be32(self.structs, off).ok_or(overflow)?;
+        let tag = self.word(off).ok_or(overflow)?;
         let after = off.checked_add(4).ok_or(overflow)?;
         match tag {
             FDT_BEGIN_NODE => {
-                let name = Self::cstr(self.structs, after)?;
+                let name = self.name_at(after)?;
                 let next =
                     align4(after.checked_add(name.len() + 1).ok_or(overflow)?).ok_or(overflow)?;
                 Ok((Token::Begin(name, after), next))
@@ -316,8 +361,8 @@ impl<'a> Fdt<'a> {
             FDT_NOP => Ok((Token::Nop, after)),
             FDT_END => Ok((Token::EndOfTree, after)),
             FDT_PROP => {
-                let len = be32(self.structs, after).ok_or(overflow)? as usize;
-                let nameoff = be32(self.structs, after + 4).ok_or(overflow)?;
+                let len = self.word(after).ok_or(overflow)? as usize;
+                let nameoff = self.word(after + 4).ok_or(overflow)?;
                 let start = after.checked_add(8).ok_or(overflow)?;
                 let end = start.checked_add(len).ok_or(overflow)?;
                 let value = self.structs.get(start..end).ok_or(overflow)?;
@@ -594,7 +639,11 @@ impl<'a> Fdt<'a> {
     /// CPU physical address through the `ranges` of every ancestor bus up to the root.
     /// An empty `ranges` is the identity; a missing one means "not translatable".
     pub fn translate(&self, node: &Node<'a>, addr: u64) -> Result<u64, DtbError<'a>> {
-        let anc = self.ancestors(node)?;
+        Self::translate_through(&self.ancestors(node)?, addr)
+    }
+
+    /// [`Fdt::translate`] with the node's ancestors already found (one tree walk).
+    fn translate_through(anc: &Ancestors<'a>, addr: u64) -> Result<u64, DtbError<'a>> {
         let mut addr = addr;
         // Walk from the node's parent (the innermost bus) outwards; stop at the root.
         let mut i = anc.len;
@@ -663,10 +712,19 @@ impl<'a> Fdt<'a> {
         node: &Node<'a>,
         index: usize,
     ) -> Result<(u64, u64), DtbError<'a>> {
-        let (addr, size) = self.reg(node)?.nth(index).ok_or(DtbError::MissingReg {
-            node: node.display_name(),
-        })?;
-        Ok((self.translate(node, addr)?, size))
+        // One ancestors walk for both the parent's cells (as `reg` finds them) and the
+        // translation (as `translate` does).
+        let anc = self.ancestors(node)?;
+        let (ac, sc) = match anc.iter().last() {
+            Some(p) => (p.address_cells()?, p.size_cells()?),
+            None => (2, 1),
+        };
+        let (addr, size) = Reg::new(node, ac, sc)?
+            .nth(index)
+            .ok_or(DtbError::MissingReg {
+                node: node.display_name(),
+            })?;
+        Ok((Self::translate_through(&anc, addr)?, size))
     }
 }
 

@@ -648,6 +648,21 @@ fn interrupt<'a>(
     index: usize,
     gic_phandle: Option<u32>,
 ) -> Result<Interrupt, DtbError<'a>> {
+    let mut out = [Interrupt::None];
+    interrupts(fdt, node, index, gic_phandle, &mut out)?;
+    Ok(out[0])
+}
+
+/// Interrupts number `first..first + out.len()` of `node` into `out`, as [`interrupt`]
+/// would find each (the first failing one's error), but with the interrupt parent and its
+/// controller looked up once for all of them (each lookup is a walk of the tree).
+fn interrupts<'a>(
+    fdt: &Fdt<'a>,
+    node: &Node<'a>,
+    first: usize,
+    gic_phandle: Option<u32>,
+    out: &mut [Interrupt],
+) -> Result<(), DtbError<'a>> {
     let bad = DtbError::BadInterrupt {
         node: node.display_name(),
     };
@@ -669,21 +684,28 @@ fn interrupt<'a>(
         }
     };
     if let Some(ext) = node.prop("interrupts-extended")? {
-        let mut rest = ext;
-        for i in 0..=index {
-            let ph = be32(rest, 0).ok_or(bad)?;
-            let ctrl = fdt.by_phandle(ph)?;
-            let len = cells_of(&ctrl)?;
-            let spec = rest.get(4..4 + len).ok_or(bad)?;
-            if i == index {
-                return decode(ph, &ctrl, spec);
+        for (k, slot) in out.iter_mut().enumerate() {
+            let index = first + k;
+            let mut rest = ext;
+            let mut found = None;
+            for i in 0..=index {
+                let ph = be32(rest, 0).ok_or(bad)?;
+                let ctrl = fdt.by_phandle(ph)?;
+                let len = cells_of(&ctrl)?;
+                let spec = rest.get(4..4 + len).ok_or(bad)?;
+                if i == index {
+                    found = Some(decode(ph, &ctrl, spec)?);
+                    break;
+                }
+                rest = rest.get(4 + len..).ok_or(bad)?;
             }
-            rest = rest.get(4 + len..).ok_or(bad)?;
+            *slot = found.ok_or(bad)?;
         }
-        return Err(bad);
+        return Ok(());
     }
     let Some(ints) = node.prop("interrupts")? else {
-        return Ok(Interrupt::None);
+        out.fill(Interrupt::None);
+        return Ok(());
     };
     let mut ph = node.u32_prop("interrupt-parent")?;
     if ph.is_none() {
@@ -698,9 +720,12 @@ fn interrupt<'a>(
     let ph = ph.ok_or(bad)?;
     let ctrl = fdt.by_phandle(ph)?;
     let len = cells_of(&ctrl)?;
-    let start = index.checked_mul(len).ok_or(bad)?;
-    let spec = ints.get(start..start + len).ok_or(bad)?;
-    decode(ph, &ctrl, spec)
+    for (k, slot) in out.iter_mut().enumerate() {
+        let start = (first + k).checked_mul(len).ok_or(bad)?;
+        let spec = ints.get(start..start + len).ok_or(bad)?;
+        *slot = decode(ph, &ctrl, spec)?;
+    }
+    Ok(())
 }
 
 fn find_psci<'a>(
@@ -814,12 +839,18 @@ fn find_timer<'a>(
         let bad = DtbError::BadTimer {
             node: node.display_name(),
         };
+        // All four with one interrupt-parent lookup.
+        let mut found = [Interrupt::None; 4];
+        match interrupts(fdt, &node, 0, gic_phandle, &mut found) {
+            Ok(()) => {}
+            Err(DtbError::BadInterrupt { .. }) => return Err(bad),
+            Err(e) => return Err(e),
+        }
         let mut ids = [0u32; 4];
-        for (i, slot) in ids.iter_mut().enumerate() {
-            *slot = match interrupt(fdt, &node, i, gic_phandle) {
-                Ok(Interrupt::Intid(id)) => id,
-                Ok(_) | Err(DtbError::BadInterrupt { .. }) => return Err(bad),
-                Err(e) => return Err(e),
+        for (slot, f) in ids.iter_mut().zip(found) {
+            *slot = match f {
+                Interrupt::Intid(id) => id,
+                _ => return Err(bad),
             };
         }
         let [secure_phys, non_secure_phys, virt, hyp] = ids;

@@ -48,6 +48,9 @@ pub struct SgiNotifier {
     sgi_sent: AtomicBool,
     /// Current monitor-wait budget in timer ticks (owner only; atomic for Sync).
     budget: AtomicU64,
+    /// The budget's upper bound in ticks (`MONITOR_MAX_US` at the counter's frequency),
+    /// computed once by `init_budget` so that `adapt` does no division per wait.
+    budget_max: AtomicU64,
     stats: NotifierStats,
 }
 
@@ -63,7 +66,9 @@ pub struct GateState {
 }
 
 /// Counters of one notifier (statistics only, read at the end of a run; zero-sized without
-/// feature `stats`). `sgis_sent` is bumped by the notifying core, the rest by the owner.
+/// feature `stats`). `sgis_sent` is bumped by the notifying core (an RMW), the rest by the
+/// owner (`bump_owner`: a load and a store; `gic_clear_ticks` adds with an RMW, off the
+/// common path).
 struct NotifierStats {
     sgis_sent: Counter,
     wfe_waits: Counter,
@@ -105,6 +110,7 @@ impl SgiNotifier {
             gate: WakeGate::new(),
             sgi_sent: AtomicBool::new(false),
             budget: AtomicU64::new(0),
+            budget_max: AtomicU64::new(0),
             stats: NotifierStats {
                 sgis_sent: Counter::new(),
                 wfe_waits: Counter::new(),
@@ -154,14 +160,14 @@ impl SgiNotifier {
         }
         let now = hal::timer::counter();
         let end = deadline.map_or(now + budget, |d| d.min(now + budget));
-        self.stats.wfe_waits.bump();
+        self.stats.wfe_waits.bump_owner();
         self.gate.watch();
         while hal::timer::counter() < end {
             // LDAXR + WFE: a store to the latch by another core clears our exclusive
             // monitor and wakes the WFE; the timer's event stream bounds each WFE.
             hal::cpu::wfe_unless_changed(self.gate.latch_word(), 0);
             if self.gate.is_latched() {
-                self.stats.wfe_wakeups.bump();
+                self.stats.wfe_wakeups.bump_owner();
                 return true;
             }
         }
@@ -171,7 +177,8 @@ impl SgiNotifier {
     /// Grow the budget after a monitor wait that caught the wakeup; shrink it after one
     /// that did not (the owner then paid for both the spin and the WFI).
     fn adapt(&self, caught: bool) {
-        let max = monitor_max();
+        // Relaxed: owner-only state, set by `init_budget` before the first wait.
+        let max = self.budget_max.load(Ordering::Relaxed);
         // Relaxed: owner-only state (see `monitor_wait`).
         let b = self.budget.load(Ordering::Relaxed);
         let next = if caught {
@@ -186,8 +193,10 @@ impl SgiNotifier {
 
     /// Start the adaptive budget at its floor (owner, at attach time).
     pub fn init_budget(&self) {
-        // Relaxed: owner-only state, set before the context first polls.
-        self.budget.store(monitor_max() / 16, Ordering::Relaxed);
+        let max = monitor_max();
+        // Relaxed (both): owner-only state, set before the context first polls.
+        self.budget_max.store(max, Ordering::Relaxed);
+        self.budget.store(max / 16, Ordering::Relaxed);
     }
 }
 
@@ -221,8 +230,14 @@ impl executor::EventNotifier for SgiNotifier {
         let was = self.gate.is_latched();
         // Only an SGI that was really sent can still be pending in the GIC; most sets find
         // the owner awake or in its monitor wait and send none, so this skips most clears.
-        // Acquire: pairs with the Release store in `set`.
-        if was && self.sgi_sent.swap(false, Ordering::Acquire) {
+        // Relaxed load first: most takes find no SGI sent, and then no read-modify-write.
+        // A `true` this load misses (a `set` storing it right now) is the same case as the
+        // swap running just before that store: it stays marked for a later take.
+        // Acquire (swap): pairs with the Release store in `set`.
+        if was
+            && self.sgi_sent.load(Ordering::Relaxed)
+            && self.sgi_sent.swap(false, Ordering::Acquire)
+        {
             // The wake SGI may still be pending (sent while we were leaving WFI): drop it so
             // it does not cause one more empty wakeup. This is the MMIO write
             // (GICR_ICPENDR0 / GICD_CPENDSGIR) that traps to the hypervisor under KVM.
@@ -232,9 +247,9 @@ impl executor::EventNotifier for SgiNotifier {
                 #[cfg(not(aiolos_mutant = "sgi_no_clear"))]
                 crate::irq::gic_cpu().clear_pending(SGI_WAKE as u32)
             });
-            self.stats.gic_clears.bump();
+            self.stats.gic_clears.bump_owner();
         } else if was {
-            self.stats.clears_skipped.bump();
+            self.stats.clears_skipped.bump_owner();
         }
         was
     }
@@ -245,7 +260,7 @@ impl executor::EventNotifier for SgiNotifier {
             // `notified` (or its SGI). The executor loops until it can accept.
             // One WFE: under a hypervisor or TCG it yields the vCPU, letting the notifier's
             // vCPU finish; on hardware the event stream bounds it.
-            self.stats.early_returns.bump();
+            self.stats.early_returns.bump_owner();
             hal::cpu::wfe();
             return;
         }
@@ -272,7 +287,7 @@ impl executor::EventNotifier for SgiNotifier {
         // Announce WFI and look at the latch: see `WakeGate::prepare_sleep` (its fence
         // pairs with the one in `latch`, called by `set`).
         if self.gate.prepare_sleep() {
-            self.stats.wfi_sleeps.bump();
+            self.stats.wfi_sleeps.bump_owner();
             hal::cpu::wfi();
         }
         self.gate.awake();

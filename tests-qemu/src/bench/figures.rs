@@ -39,14 +39,16 @@ const HOST: &[(&str, &str)] = &[
 fn why_behind(workload: &str, peer: &str) -> &'static str {
     match (workload, peer) {
         ("self_wake", "tokio") => {
-            "tokio's self-wake pushes onto a thread-local queue and its loop reads no clock; \
-             aiolos's poll(true) reads the clock two or three times (poll window, re-check, \
-             poll policy), walks both BH lists and the timer table every iteration"
+            "tokio's self-wake pushes onto a thread-local queue; aiolos's poll(true) reads no \
+             clock on a self-wake (adaptive polling is off here) and tests each list with one \
+             load, but still takes the polling guard (a swap), accepts (a compare-and-swap on \
+             `notified`) and moves the task state twice (compare-and-swaps): on x86 each is \
+             a locked instruction"
         }
         ("spawn_b1", _) => {
             "a batch of 1 is one spawn, one yield of the spawning task and one loop \
-             iteration per task, so the poll loop's fixed cost (clock reads, both BH lists, \
-             the timer table) is paid per task; tokio's loop has none of it"
+             iteration per task, so the poll loop's fixed cost (the polling guard, the \
+             accept's compare-and-swap, the list tests) is paid per task"
         }
         ("spawn_b100" | "spawn_b1000", "tokio") => {
             "tokio allocates each task (malloc's free list, O(1)); aiolos claims a slot of \
@@ -62,10 +64,11 @@ fn why_behind(workload: &str, peer: &str) -> &'static str {
              uncontended figure"
         }
         ("cross_parked" | "fan_in_64", _) => {
-            "before it parks, aiolos busy-polls its adaptive window (the peers park at \
-             once), so on 2 loaded CPUs its receiver competes with the spinning sender for \
-             a CPU; the host notifier's wait also returns early (the latch is set before \
-             `notified`); min is the uncontended figure"
+            "the host notifier (a mutex and a condvar) latches before the notifier stores \
+             `notified`, so a receiver that wakes inside that window finds its wait \
+             returning at once and loops until the store lands (several early returns per \
+             wake); on 2 loaded CPUs that loop competes with the sender for a CPU; min is \
+             the uncontended figure"
         }
         _ => "aiolos's poll loop does more per iteration (BH lists, timers, clock reads)",
     }
@@ -126,8 +129,8 @@ fn guest_rows(kv: &Kv, rows: &mut Vec<Row>) -> Result<(), String> {
         format!("{boot:.0}"),
         1e6,
         "≤ 1,000,000",
-        "by the issue's profile about 91% of it is DTB discovery (hal/src/dtb: tokens, C \
-         strings, from_utf8), another branch's work",
+        "most of it is DTB discovery: whole-tree token walks (hal/src/dtb/fdt.rs \
+         `Fdt::token`, `ancestors`, `by_phandle`) and node copies",
     ));
     let (p50, min, p99, max) = (g("rt.p50")?, g("rt.min")?, g("rt.p99")?, g("rt.max")?);
     rows.push(budget(
@@ -139,9 +142,9 @@ fn guest_rows(kv: &Kv, rows: &mut Vec<Row>) -> Result<(), String> {
         format!("{p50:.0} ({min:.0} / {p99:.0} / {max:.0})"),
         1000.0,
         "≤ 1,000",
-        "two cross-core wakes through `Signal` (a critical section with the cross-core \
-         lock each) and each side's loop: notify_accept, both BH lists, the timer table, \
-         the run queue, and the sleep path (poll window, WFE/WFI) in between",
+        "two cross-core wakes through `Signal` and each side's loop: the sleep path \
+         (re-check after the fence, the monitor wait), the accept, the run queue and, with \
+         feature `stats`, about 100 instructions of counters and wake-latency stamps",
     ));
     let (lo, hi) = (g("irq_bh.lo")?, g("irq_bh.hi")?);
     rows.push(budget(
@@ -150,10 +153,11 @@ fn guest_rows(kv: &Kv, rows: &mut Vec<Row>) -> Result<(), String> {
         format!("{lo:.0} – {hi:.0}"),
         300.0,
         "≤ 300",
-        "the bracket is wide by the cost of `device_irq_after` (its compare value is set \
-         between the two counter reads); even its low end includes the exception entry, \
-         GIC acknowledge, dispatch, the BH's schedule and notify, and the owner's wake \
-         from WFI through its loop to the BH list",
+        "traced (QEMU -d exec), the vector-to-BH path is about 360 instructions: exception \
+         entry, save, GIC acknowledge, dispatch and return about 150, the BH's schedule, \
+         notify and latch about 80, the owner's loop from WFI to the BH list about 80; the \
+         bracket's high end adds the part of `device_irq_after` before its compare value \
+         is set (about 100)",
     ));
     let skipped = g("notify.skipped_x100")? / 100.0;
     match kv.get("guest.notify.sgi_min") {
@@ -165,10 +169,10 @@ fn guest_rows(kv: &Kv, rows: &mut Vec<Row>) -> Result<(), String> {
                 format!("{skipped:.0}"),
                 0.1,
                 "≤ 1/10",
-                "the skipped notify (a fence, a load and, with feature `stats`, two counter \
-                 RMWs) is about a sixth of the kick; under icount the kick's SGI write \
-                 (ICC_SGI1R) counts as one instruction like any other, while on hardware \
-                 or under KVM it costs far more than its instruction count",
+                "the skipped notify is a fence, a load and, with feature `stats`, one \
+                 counter RMW (13 instructions without `stats`); under icount the kick's \
+                 SGI write (ICC_SGI1R) counts as one instruction like any other, while on \
+                 hardware or under KVM it costs far more than its instruction count",
             );
             r.peer = format!("{sgi:.0} (SGI)");
             rows.push(r);
@@ -193,9 +197,13 @@ fn guest_rows(kv: &Kv, rows: &mut Vec<Row>) -> Result<(), String> {
         format!("{k:.0} / {n:.0}"),
         0.05,
         "≤ 5 %",
-        "the consumer's BH drains the queue as fast as the producer fills it, so its core \
-         often outlasts its poll window between items and sleeps; under icount (one vCPU \
-         at a time) every notify kicks",
+        "the kernel runs without adaptive polling, so the consumer raises `notify_me` as \
+         soon as it has drained the queue; since its poll loop got cheaper (no clock reads, \
+         no swaps of empty lists) it gets there sooner between items: 19-27 kicks of 2000 \
+         before that change, 170-330 after (MTTCG, so they vary with the host's load). A \
+         kick that finds the consumer in its monitor wait is a latch store, no SGI. Tried: \
+         adaptive polling in the kernel (4 us max) takes this to 1-2 of 2000, but the \
+         icount round trip to about 5,000 (the waiting core's poll counts), so not taken",
     ));
     let img = g("image_bytes")?;
     rows.push(budget(
@@ -204,8 +212,8 @@ fn guest_rows(kv: &Kv, rows: &mut Vec<Row>) -> Result<(), String> {
         format!("{img:.0}"),
         131072.0,
         "≤ 131,072",
-        "the demo kernel's release Image (opt-level s, LTO); no size work was done on this \
-         branch",
+        "the demo kernel's release Image (opt-level s, LTO); opt-level z gave 151,552 B \
+         (still over) with slower hot paths, so it was not taken",
     ));
     let ctx = g("footprint.context_bytes")?;
     let stride = kv
