@@ -126,8 +126,8 @@ async fn run() {
     match with_timeout(ms(WATCHDOG_MS), test(disk)).await {
         Ok(()) => {}
         Err(_) => exit_fail(format_args!(
-            "blk-test: timed out after {} ms: {} completions, {} in flight, {} device \
-             interrupts (a completion never noticed?)",
+            "blk-test: timed out after {} ms: {} completions, {} in flight, {} interrupt \
+             wakes (a completion never noticed?)",
             WATCHDOG_MS,
             disk.completed(),
             disk.in_flight(),

@@ -13,6 +13,7 @@
 //! | [`kvm`] | runs under real nested KVM (`cargo xtask kvm`) |
 //! | [`firmware`] | through real U-Boot: `booti`, and distro boot of a `cargo xtask disk` image |
 //! | [`uefi`] | the Image as an EFI application under edk2 (device tree and ACPI) |
+//! | [`virtio`] | virtio-blk `blk-test` on a disk image (mmio; reboot persistence; mutant) |
 //!
 //! Adding a boot, a bad-input case or a KVM check is one entry in one of these tables; the
 //! suite (`crate::suite`) runs them all through the boot contract (`crate::boot`).
@@ -27,6 +28,7 @@ pub mod matrix;
 pub mod steps;
 pub mod stress;
 pub mod uefi;
+pub mod virtio;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -146,6 +148,7 @@ pub fn boot_groups(quick: bool) -> Vec<(&'static str, Result<Vec<BootJob>, Strin
             }),
         ),
         ("image-boots", images::jobs()),
+        ("virtio", virtio::jobs()),
     ]
 }
 
