@@ -101,6 +101,12 @@ pub fn exit_ok() -> ! {
     crate::exit::ok()
 }
 
+/// Reset the machine (PSCI SYSTEM_RESET) after printing `round: ok`: QEMU without
+/// `-no-reboot` boots the same image again. Without PSCI it ends the run with `exit: ok`.
+pub fn system_reset() -> ! {
+    crate::exit::reboot()
+}
+
 /// End the run as a failure (`exit: fail: <reason>`).
 pub fn exit_fail(reason: core::fmt::Arguments) -> ! {
     crate::exit::fail(reason)
@@ -127,6 +133,35 @@ pub fn register_soft_irq(handler: fn(u32)) {
 /// Make [`soft_irq`] pending.
 pub fn raise_soft_irq() {
     crate::irq::gic_cpu().set_pending(soft_irq());
+}
+
+/// Real I/O: the virtio devices the DTB describes, the async block driver, DMA memory and
+/// the interrupt-to-task signal drivers are built on.
+///
+/// ```ignore
+/// use kernel::api::io::*;
+/// // Block: opened on the calling core (its interrupt and bottom half run there).
+/// let disk = Blk::open()?;
+/// disk.write(8, &buf).await?; disk.read(8, &mut buf).await?; disk.flush().await?;
+/// // Any other device (e.g. network) with virtio-drivers' own driver:
+/// let dev = find_virtio(DeviceType::Network).unwrap();
+/// let transport = dev.claim()?;        // virtio_drivers::transport::SomeTransport<'static>
+/// let irq = dev.bind_irq()?;           // &'static IrqWake, routed to this core
+/// let net = virtio_drivers::device::net::VirtIONet::<VirtioHal, _, 16>::new(transport, 2048);
+/// loop { irq.wait().await; /* process the device's queues */ }
+/// ```
+pub mod io {
+    pub use crate::io::blk::{Blk, BlkError, OpenError, MAX_REQUEST, QUEUE_SIZE, SECTOR_SIZE};
+    pub use crate::io::dma::{dma_alloc, dma_free, VirtioHal};
+    pub use crate::io::heap::usage as heap_usage;
+    pub use crate::io::irq_lock::{IrqGuard, IrqLock};
+    pub use crate::io::irq_wake::IrqWake;
+    pub use crate::io::virtio::{
+        devices as virtio_devices, find as find_virtio, DeviceError, DeviceType, Transport,
+        VirtioDevice,
+    };
+    /// The `virtio-drivers` crate aiolos builds on (its drivers take [`VirtioHal`]).
+    pub use virtio_drivers;
 }
 
 /// Declare the application's entry function (`fn()`), run once on core 0 once all cores are

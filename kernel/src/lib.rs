@@ -12,6 +12,8 @@
     unsafe_op_in_unsafe_fn
 )]
 
+extern crate alloc;
+
 // The public API, under semver: `api`, the `entry!` and `println!`/`print!` macros. The
 // modules marked `#[doc(hidden)]` are public only because those macros expand to them and the
 // in-tree demo/test binary (`main.rs`: `selftest`) reaches them; they, the test hooks and the
@@ -25,6 +27,8 @@ mod drivers;
 mod exception;
 #[doc(hidden)]
 pub mod exit;
+#[doc(hidden)]
+pub mod io;
 mod irq;
 mod panic;
 mod percpu;
@@ -47,6 +51,8 @@ extern "C" fn kernel_main() -> ! {
     boot::secondaries::plan();
     drivers::init_gic_primary(platform);
     runtime::init_primary();
+    io::init(platform);
+    io::print_summary();
     let (online, described) = boot::secondaries::start();
     println!("cpus online: {}/{}", online, described);
     extern "Rust" {

@@ -7,6 +7,8 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 mod demo;
 
 use kernel::api::*;
@@ -16,6 +18,10 @@ kernel::entry!(main);
 fn main() {
     if kernel::selftest::requested() {
         kernel::selftest::start();
+        return;
+    }
+    if has_bootarg("blk-test") {
+        demo::blk::start();
         return;
     }
     if demo::MAIN.spawn(this_context(), demo::run()).is_err() {

@@ -514,6 +514,26 @@ impl fmt::Display for Report<'_, '_> {
                 t.node, t.secure_phys, t.non_secure_phys, t.virt, t.hyp
             )?,
         }
+        match super::devices::virtio_mmio(p) {
+            Err(e) => writeln!(f, "virtio-mmio: error: {e}")?,
+            Ok(v) => {
+                writeln!(f, "virtio-mmio: {} transport(s)", v.list.len())?;
+                for d in &v.list {
+                    writeln!(
+                        f,
+                        "virtio-mmio: {} at {:#x} size {:#x}, interrupt {} ({})",
+                        d.node,
+                        d.base,
+                        d.size,
+                        irq(d.interrupt),
+                        if d.edge { "edge" } else { "level" }
+                    )?;
+                }
+                if v.truncated {
+                    writeln!(f, "virtio-mmio: (more transports than fit; list truncated)")?;
+                }
+            }
+        }
         writeln!(f, "bootargs: {}", p.bootargs.unwrap_or("(none)"))?;
         match bootability(p) {
             Ok(b) => writeln!(f, "bootable: {b}"),

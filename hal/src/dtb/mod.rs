@@ -44,6 +44,7 @@
 )]
 
 pub mod check;
+pub mod devices;
 pub mod error;
 pub mod fdt;
 pub mod platform;
@@ -52,6 +53,7 @@ pub use check::{
     assumed_boot_mpidr, bootability, bootability_on, cpu_plan, gic_core_limit, start_method,
     Bootable, CpuPlan, CpuProblem, NotBootable, Ram, Report, StartMethod, Unstartable,
 };
+pub use devices::{virtio_mmio, VirtioMmio, VirtioMmioList};
 pub use error::DtbError;
 pub use platform::{
     Conduit, Console, Cpu, Cpus, EnableMethod, Gic, GicKind, Interrupt, Memory, Platform, Psci,

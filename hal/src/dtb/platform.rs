@@ -642,7 +642,7 @@ fn passes_to_gic<'a>(
 
 /// Interrupt number `index` of `node`, from `interrupts-extended` or from `interrupts` with
 /// the nearest `interrupt-parent` (the node's own or an ancestor's).
-fn interrupt<'a>(
+pub(crate) fn interrupt<'a>(
     fdt: &Fdt<'a>,
     node: &Node<'a>,
     index: usize,

@@ -124,7 +124,8 @@ extern "C" fn early_main(dtb_ptr: usize, entry_el: u64, image_base: usize) {
         }
     }
     let ram = &ram[..n];
-    let stacks = place_arena(platform, ram, dtb);
+    let (stacks, arena) = place_arena(platform, ram, dtb);
+    place_heap(platform, ram, dtb, arena);
     // SAFETY: primary core, before the MMU and before any secondary runs.
     unsafe {
         let cfg = mmu::build(ram, stacks);
@@ -135,30 +136,46 @@ extern "C" fn early_main(dtb_ptr: usize, entry_el: u64, image_base: usize) {
     }
 }
 
-/// Bytes of per-core state the arena holds for each core beyond its stacks: an executor
-/// context, a notifier, the core table's words, `PerCore` slots (with room to spare).
-const STATE_PER_CORE: usize = core::mem::size_of::<executor::Context>() + 1024;
+/// The heap's RAM (`Span` of length 0 when none could be placed), set by [`early_main`]
+/// and handed to the allocator (`io::heap`) once the MMU is on.
+static HEAP: BootCell<Span> = BootCell::new();
 
-/// Size the boot arena for the cores `hal::dtb::cpu_plan` will start, place it in RAM
-/// (after the image, clear of the DTB and reserved ranges, in the first 4 GiB that the MMU
-/// maps page by page where needed) and lay the secondaries' stack blocks at its start.
-/// Returns the stack blocks and where their level-3 tables go.
-fn place_arena(
+/// The RAM set aside for the heap (empty if there was no room).
+pub fn heap_span() -> Span {
+    HEAP.get().copied().unwrap_or(Span { start: 0, end: 0 })
+}
+
+/// The heap's size: a quarter of the RAM, at most 64 MiB (enough for virtqueues, DMA
+/// buffers and a TCP/IP stack's sockets), rounded down to 2 MiB.
+fn heap_len(ram: &[Span]) -> usize {
+    let total: usize = ram.iter().map(|r| r.end - r.start).sum();
+    (total / 4).min(64 << 20) & !((2 << 20) - 1)
+}
+
+/// Place the heap in RAM the DTB names, clear of the image, the DTB, the reserved ranges
+/// and the boot arena, below [`mmu::FINE_LIMIT`] (mapped Normal at 2 MiB granularity).
+/// Without room the heap stays empty and the first allocation reports out of memory.
+fn place_heap(platform: &hal::dtb::Platform<'static>, ram: &[Span], dtb: &[u8], arena: Span) {
+    let (avoid, k) = avoid_list(platform, dtb, Some(arena));
+    let len = heap_len(ram);
+    let span = (len > 0)
+        .then(|| {
+            arena::place(ram, &avoid[..k], arena.end, len, mmu::FINE_LIMIT)
+                .or_else(|| arena::place(ram, &avoid[..k], 0, len, mmu::FINE_LIMIT))
+        })
+        .flatten()
+        .unwrap_or(Span { start: 0, end: 0 });
+    // SAFETY: single-core boot, MMU off: nothing reads the cell concurrently.
+    unsafe { HEAP.set(span) };
+}
+
+/// What RAM placement must avoid: the image, the DTB, the reserved ranges and `extra`.
+fn avoid_list(
     platform: &hal::dtb::Platform<'static>,
-    ram: &[Span],
     dtb: &[u8],
-) -> mmu::SecondaryStacks {
-    const BLOCK_2M: usize = 2 << 20;
-    let cores = hal::dtb::cpu_plan(platform, hal::cpu::core_mpidr())
-        .filter(|(_, how)| how.is_ok())
-        .count()
-        .max(1);
-    let stacks_len = ((cores - 1) * STACK_STRIDE).next_multiple_of(BLOCK_2M);
-    let l3_len = stacks_len / BLOCK_2M * PAGE_SIZE;
-    let state_len = cores * STATE_PER_CORE + 64 * 1024;
-    let len = (stacks_len + l3_len + state_len).next_multiple_of(BLOCK_2M);
-
-    let mut avoid = [Span { start: 0, end: 0 }; 2 + 2 * hal::dtb::platform::MAX_RANGES];
+    extra: Option<Span>,
+) -> ([Span; 3 + 2 * hal::dtb::platform::MAX_RANGES], usize) {
+    let mut avoid = [Span { start: 0, end: 0 }; 3 + 2 * hal::dtb::platform::MAX_RANGES];
     let mut k = 0;
     let mut push = |s: Span| {
         if let Some(slot) = avoid.get_mut(k) {
@@ -171,6 +188,9 @@ fn place_arena(
         start: dtb.as_ptr() as usize,
         end: dtb.as_ptr() as usize + dtb.len(),
     });
+    if let Some(s) = extra {
+        push(s);
+    }
     if let Ok(m) = &platform.memory {
         for r in m.reserved.list.iter().chain(m.rsvmap.list.iter()) {
             push(Span {
@@ -179,6 +199,33 @@ fn place_arena(
             });
         }
     }
+    (avoid, k)
+}
+
+/// Bytes of per-core state the arena holds for each core beyond its stacks: an executor
+/// context, a notifier, the core table's words, `PerCore` slots (with room to spare).
+const STATE_PER_CORE: usize = core::mem::size_of::<executor::Context>() + 1024;
+
+/// Size the boot arena for the cores `hal::dtb::cpu_plan` will start, place it in RAM
+/// (after the image, clear of the DTB and reserved ranges, in the first 4 GiB that the MMU
+/// maps page by page where needed) and lay the secondaries' stack blocks at its start.
+/// Returns the stack blocks and where their level-3 tables go, and the arena's span.
+fn place_arena(
+    platform: &hal::dtb::Platform<'static>,
+    ram: &[Span],
+    dtb: &[u8],
+) -> (mmu::SecondaryStacks, Span) {
+    const BLOCK_2M: usize = 2 << 20;
+    let cores = hal::dtb::cpu_plan(platform, hal::cpu::core_mpidr())
+        .filter(|(_, how)| how.is_ok())
+        .count()
+        .max(1);
+    let stacks_len = ((cores - 1) * STACK_STRIDE).next_multiple_of(BLOCK_2M);
+    let l3_len = stacks_len / BLOCK_2M * PAGE_SIZE;
+    let state_len = cores * STATE_PER_CORE + 64 * 1024;
+    let len = (stacks_len + l3_len + state_len).next_multiple_of(BLOCK_2M);
+
+    let (avoid, k) = avoid_list(platform, dtb, None);
     let image = layout::image();
     let limit = mmu::FINE_LIMIT;
     let Some(span) = arena::place(ram, &avoid[..k], image.end, len, limit)
@@ -205,11 +252,14 @@ fn place_arena(
     }
     // SAFETY: single-core boot: the bump pointer is ours.
     let l3 = unsafe { arena::alloc_bytes(l3_len, PAGE_SIZE) }.unwrap_or(0);
-    mmu::SecondaryStacks {
-        blocks: stacks,
-        l3_tables: l3,
-        l3_count: l3_len / PAGE_SIZE,
-    }
+    (
+        mmu::SecondaryStacks {
+            blocks: stacks,
+            l3_tables: l3,
+            l3_count: l3_len / PAGE_SIZE,
+        },
+        span,
+    )
 }
 
 /// Make what a secondary reads with its MMU off visible to it.

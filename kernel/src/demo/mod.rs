@@ -1,6 +1,7 @@
 //! The demo's steps, one file each.
 
 mod bh_irq;
+pub mod blk;
 mod echo;
 mod ping_pong;
 mod timers;

@@ -14,6 +14,7 @@
 //! | [`soak`] | rebooting stress rounds in few processes (`cargo xtask soak`), TCG and KVM |
 //! | [`firmware`] | through real U-Boot: `booti`, and distro boot of a `cargo xtask disk` image |
 //! | [`uefi`] | the Image as an EFI application under edk2 (device tree and ACPI) |
+//! | [`virtio`] | virtio-blk `blk-test` on a disk image (mmio; reboot persistence; mutant) |
 //!
 //! Adding a boot, a bad-input case or a KVM check is one entry in one of these tables; the
 //! suite (`crate::suite`) runs them all through the boot contract (`crate::boot`).
@@ -29,6 +30,7 @@ pub mod soak;
 pub mod steps;
 pub mod stress;
 pub mod uefi;
+pub mod virtio;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -148,6 +150,7 @@ pub fn boot_groups(quick: bool) -> Vec<(&'static str, Result<Vec<BootJob>, Strin
             }),
         ),
         ("image-boots", images::jobs()),
+        ("virtio", virtio::jobs()),
     ]
 }
 

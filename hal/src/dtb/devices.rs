@@ -1,0 +1,87 @@
+//! I/O devices described by the DTB: virtio-mmio transports (`compatible = "virtio,mmio"`).
+//!
+//! Only what the tree says: the register window and the interrupt. Which virtio device sits
+//! behind a transport (block, network, none) is read from its registers by the kernel
+//! (`kernel/src/io/`); QEMU's `virt` lists 32 transports, most of them empty.
+//!
+//! Same constraints as the rest of [`super`]: no allocation, no panics, bounded loops.
+
+use heapless::Vec;
+
+use super::error::DtbError;
+use super::fdt::{be32, Fdt, Node};
+use super::platform::{interrupt, Interrupt, Platform};
+
+/// virtio-mmio transports kept (QEMU `virt` has 32; more are dropped and flagged).
+pub const MAX_VIRTIO_MMIO: usize = 64;
+
+/// The `compatible` string of a virtio-mmio transport.
+pub const VIRTIO_MMIO_COMPATIBLE: &str = "virtio,mmio";
+
+/// One virtio-mmio transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VirtioMmio<'a> {
+    /// The node's name (e.g. `virtio_mmio@a000000`).
+    pub node: &'a str,
+    /// `reg[0]`, translated to a CPU physical address.
+    pub base: u64,
+    /// Size of the register window.
+    pub size: u64,
+    /// Its interrupt.
+    pub interrupt: Interrupt,
+    /// The interrupt is edge-triggered (GIC specifier flags 1 or 2), else level.
+    pub edge: bool,
+}
+
+/// The virtio-mmio transports of a tree, in tree order, disabled ones skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VirtioMmioList<'a> {
+    /// The transports.
+    pub list: Vec<VirtioMmio<'a>, MAX_VIRTIO_MMIO>,
+    /// More existed than [`MAX_VIRTIO_MMIO`].
+    pub truncated: bool,
+}
+
+/// Whether the GIC specifier of interrupt `index` of `node` says edge-triggered (the third
+/// cell's low bits: 1 = rising, 2 = falling; 4 / 8 = level). Two-cell or missing specifiers
+/// read as level.
+fn edge_triggered(node: &Node<'_>, index: usize) -> bool {
+    let Ok(Some(ints)) = node.prop("interrupts") else {
+        return false;
+    };
+    let Some(flags) = index
+        .checked_mul(12)
+        .and_then(|off| off.checked_add(8))
+        .and_then(|off| be32(ints, off))
+    else {
+        return false;
+    };
+    flags & 0b11 != 0
+}
+
+/// Every enabled `virtio,mmio` node of `p`'s tree.
+pub fn virtio_mmio<'a>(p: &Platform<'a>) -> Result<VirtioMmioList<'a>, DtbError<'a>> {
+    let fdt: &Fdt<'a> = &p.fdt;
+    let gic_phandle = p.gic.as_ref().ok().and_then(|g| g.phandle);
+    let mut out = VirtioMmioList::default();
+    for n in fdt.nodes() {
+        let (node, _) = n?;
+        if !node.is_compatible(VIRTIO_MMIO_COMPATIBLE)?
+            || matches!(node.str_prop("status")?, Some("disabled" | "fail"))
+        {
+            continue;
+        }
+        let (base, size) = fdt.reg_translated(&node, 0)?;
+        let dev = VirtioMmio {
+            node: node.display_name(),
+            base,
+            size,
+            interrupt: interrupt(fdt, &node, 0, gic_phandle)?,
+            edge: edge_triggered(&node, 0),
+        };
+        if out.list.push(dev).is_err() {
+            out.truncated = true;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,67 @@
+//! Real I/O: the kernel heap, DMA for virtio, virtio device discovery and interrupt wiring,
+//! and the drivers built on them (virtio-blk here; virtio-net and the TCP/IP stack build on
+//! the same pieces).
+//!
+//! - [`heap`]: the global allocator over RAM `boot` set aside (OOM = `exit: fail`).
+//! - [`dma`]: [`dma::VirtioHal`], `virtio-drivers`' `Hal` (DMA from the heap, identity map).
+//! - [`virtio`]: the devices found in the DTB; `claim` a transport, `bind_irq` its
+//!   interrupt to get an [`IrqWake`].
+//! - [`irq_wake`]: [`IrqWake`], what an interrupt handler fires and a task awaits.
+//! - [`irq_lock`]: [`IrqLock`], a spin lock held with IRQs masked.
+//! - [`blk`]: the async virtio-blk driver.
+
+pub mod blk;
+pub mod dma;
+pub mod heap;
+pub mod irq_lock;
+pub mod irq_wake;
+pub mod virtio;
+
+pub use irq_lock::IrqLock;
+pub use irq_wake::IrqWake;
+
+/// Bring up I/O on the primary core during boot, after the GIC and the runtime: the heap,
+/// then the virtio devices of the DTB.
+pub fn init(p: &hal::dtb::Platform<'static>) {
+    heap::init();
+    virtio::discover(p);
+}
+
+/// The banner's lines: the heap, and each virtio device found.
+pub fn print_summary() {
+    let span = crate::boot::heap_span();
+    let (size, _) = heap::usage();
+    if size == 0 {
+        crate::println!("heap: none (no room in RAM)");
+    } else {
+        crate::println!(
+            "heap: {:#x}..{:#x} ({} MiB)",
+            span.start,
+            span.end,
+            size >> 20
+        );
+    }
+    for d in virtio::devices() {
+        match d.transport {
+            virtio::Transport::Mmio { base, version, .. } => crate::println!(
+                "virtio: {:?} on mmio {:#x} (v{}, {}), irq {}",
+                d.kind,
+                base,
+                version,
+                d.node,
+                IrqName(d.irq, d.edge)
+            ),
+        }
+    }
+}
+
+struct IrqName(Option<u32>, bool);
+
+impl core::fmt::Display for IrqName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(i) => write!(f, "{} {}", i, if self.1 { "edge" } else { "level" }),
+            None => write!(f, "none"),
+        }
+    }
+}
