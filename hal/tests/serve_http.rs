@@ -1,5 +1,5 @@
 //! Host tests of the `serve` demo's pure code (`kernel/src/demo/serve/http.rs` and
-//! `stats_json.rs`): the kernel package is target-only, so its tests run here, where the
+//! `stats_json.rs`) and of the network's `ip=` parser (`kernel/src/net/config.rs`): the kernel package is target-only, so its tests run here, where the
 //! workspace already runs host tests (`cargo test -p aiolos-hal --target host-tuple`). The
 //! `tests` modules inside those files are the cases; this file adds a property: no input,
 //! however broken, makes the parser panic, and a rejected head is never served.
@@ -7,6 +7,8 @@
 #[path = "../../kernel/src/demo/serve/http.rs"]
 #[allow(dead_code)]
 mod http;
+#[path = "../../kernel/src/net/config.rs"]
+mod net_config;
 #[path = "../../kernel/src/demo/serve/stats_json.rs"]
 mod stats_json;
 

@@ -236,7 +236,7 @@ pub fn write_error(out: &mut impl Write, status: Status, keep_alive: bool) -> fm
     write_error_body(out, status)
 }
 
-fn write_error_body(out: &mut impl Write, status: Status) -> fmt::Result {
+pub fn write_error_body(out: &mut impl Write, status: Status) -> fmt::Result {
     writeln!(out, "{} {}", status.code(), status.reason())
 }
 
@@ -266,12 +266,9 @@ impl<'a> SliceWriter<'a> {
         &self.buf[..self.len]
     }
 
-    pub fn len(&self) -> usize {
+    /// How many bytes are written.
+    pub fn written_len(&self) -> usize {
         self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Appends raw bytes (a body that is not text); an error if they do not fit.
@@ -435,6 +432,6 @@ mod tests {
         assert!(w.write_str("de").is_err());
         assert_eq!(w.written(), b"abc");
         assert!(w.write_bytes(b"d").is_ok());
-        assert_eq!(w.len(), 4);
+        assert_eq!(w.written_len(), 4);
     }
 }

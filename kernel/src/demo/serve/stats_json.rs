@@ -12,10 +12,10 @@ use core::fmt::{self, Write};
 
 /// Writes the document; `cores` yields each core's index and its `(name, value)` fields.
 /// Names are written as given: they must be plain identifiers (no quotes or backslashes).
-pub fn write<'a>(
+pub fn write<'a, F: AsRef<[(&'a str, u64)]>>(
     out: &mut impl Write,
     ticks_per_us: u64,
-    cores: impl IntoIterator<Item = (usize, &'a [(&'a str, u64)])>,
+    cores: impl IntoIterator<Item = (usize, F)>,
 ) -> fmt::Result {
     write!(out, "{{\"ticks_per_us\":{ticks_per_us},\"cores\":[")?;
     for (i, (core, fields)) in cores.into_iter().enumerate() {
@@ -23,7 +23,7 @@ pub fn write<'a>(
             out.write_char(',')?;
         }
         write!(out, "{{\"core\":{core}")?;
-        for (name, value) in fields {
+        for (name, value) in fields.as_ref() {
             debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
             write!(out, ",\"{name}\":{value}")?;
         }
@@ -45,7 +45,7 @@ mod tests {
             "{\"ticks_per_us\":62,\"cores\":[{\"core\":0,\"kicks\":3,\"p99\":40},{\"core\":3,\"kicks\":0,\"p99\":7}]}\n"
         );
         let mut s = String::new();
-        super::write(&mut s, 1, []).unwrap();
+        super::write::<[(&str, u64); 0]>(&mut s, 1, []).unwrap();
         assert_eq!(s, "{\"ticks_per_us\":1,\"cores\":[]}\n");
     }
 }
