@@ -108,6 +108,12 @@ pub fn possible_cores() -> usize {
     crate::smp::possible_count()
 }
 
+/// The network: virtio-net and a TCP/IP stack (smoltcp). [`net::start`] on the core that
+/// should own the stack, then [`net::tcp_socket`]s used by tasks on any core.
+pub mod net {
+    pub use crate::net::{stack, start, tcp_socket, NetError, Stack, TcpError, TcpSocket};
+}
+
 /// End the run successfully (`exit: ok`).
 pub fn exit_ok() -> ! {
     crate::exit::ok()

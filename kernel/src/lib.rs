@@ -26,6 +26,7 @@ mod exception;
 #[doc(hidden)]
 pub mod exit;
 mod irq;
+mod net;
 mod panic;
 mod percpu;
 #[doc(hidden)]

@@ -93,7 +93,10 @@ async fn serve(sock: &TcpSocket, buf: &mut [u8; RX_BUF], out: &mut [u8; OUT]) {
         body -= drop_now;
         let deadline = now() + ms(HEAD_MS);
         while body > 0 {
-            match sock.read(&mut buf[..RX_BUF.min(body)], Some(deadline)).await {
+            match sock
+                .read(&mut buf[..RX_BUF.min(body)], Some(deadline))
+                .await
+            {
                 Ok(n @ 1..) => body -= n,
                 _ => return,
             }

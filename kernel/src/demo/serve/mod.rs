@@ -63,7 +63,11 @@ pub async fn run() {
         }
     }
     let (a, prefix) = stack.wait_configured().await;
-    let how = if bootarg("ip").is_some() { "ip=" } else { "dhcp" };
+    let how = if bootarg("ip").is_some() {
+        "ip="
+    } else {
+        "dhcp"
+    };
     println!(
         "serve: listening on http://{}.{}.{}.{}:{HTTP_PORT}/ (address /{prefix} by {how}; echo on port {ECHO_PORT}; {HTTP_SLOTS} HTTP sockets on {cores} core(s))",
         a[0], a[1], a[2], a[3]

@@ -17,7 +17,10 @@ pub async fn answer(req: &Request, out: &mut [u8], head_room: usize) -> Option<R
         let mut body = SliceWriter::new(out.get_mut(head_room..)?);
         let (status, ct) = match req.route {
             Ok(Route::Index) => (index(&mut body).ok().map(|()| Status::Ok)?, "text/html"),
-            Ok(Route::Stats) => (stats(&mut body).ok().map(|()| Status::Ok)?, "application/json"),
+            Ok(Route::Stats) => (
+                stats(&mut body).ok().map(|()| Status::Ok)?,
+                "application/json",
+            ),
             Ok(Route::Blk(sector)) => match super::blk::read(sector, &mut body).await {
                 Ok(()) => (Status::Ok, "application/octet-stream"),
                 Err(s) => {
