@@ -13,6 +13,7 @@
 //! | [`kvm`] | runs under real nested KVM (`cargo xtask kvm`) |
 //! | [`firmware`] | through real U-Boot: `booti`, and distro boot of a `cargo xtask disk` image |
 //! | [`uefi`] | the Image as an EFI application under edk2 (device tree and ACPI) |
+//! | [`net`] | the `serve` service over virtio-net, checked with curl and a 64-connection load |
 //!
 //! Adding a boot, a bad-input case or a KVM check is one entry in one of these tables; the
 //! suite (`crate::suite`) runs them all through the boot contract (`crate::boot`).
@@ -24,6 +25,7 @@ pub mod firmware;
 pub mod images;
 pub mod kvm;
 pub mod matrix;
+pub mod net;
 pub mod steps;
 pub mod stress;
 pub mod uefi;

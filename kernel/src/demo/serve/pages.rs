@@ -54,11 +54,10 @@ fn index(w: &mut impl Write) -> core::fmt::Result {
         w,
         "<!doctype html>\n<html><head><title>aiolos</title></head><body>\n\
          <h1>aiolos</h1>\n<p>A bare-metal async executor serving this page over virtio-net \
-         and smoltcp, {} core(s) online, served by core {}.</p>\n<ul>\n\
+         and smoltcp, {} core(s) online.</p>\n<ul>\n\
          <li><a href=\"/stats\">/stats</a>: per-core executor statistics (JSON)</li>\n\
          <li><a href=\"/blk/0\">/blk/0</a>: sector 0 of the disk</li>\n</ul>\n</body></html>\n",
-        cores_online(),
-        this_core()
+        cores_online()
     )
 }
 
