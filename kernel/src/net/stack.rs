@@ -252,8 +252,8 @@ impl Stack {
         );
         // Request/response traffic: send each write at once (a response is one write).
         s.set_nagle_enabled(false);
-        // A peer that stops acknowledging is dropped after this long.
-        s.set_timeout(Some(Duration::from_secs(10)));
+        // No smoltcp timeout: it also aborts a connection whose peer is merely silent (an
+        // idle keep-alive connection); the socket calls' deadlines bound every wait instead.
         let mut g = self.inner.lock();
         // The set would grow past MAX_SOCKETS; keep the bound the docs state.
         if g.sockets.iter().count() >= MAX_SOCKETS {

@@ -7,8 +7,9 @@
 //! The load generator is in the harness (threads over `std::net`), not `ab`: QEMU's slirp
 //! listens on the forwarded port with a backlog of 1 (`ss -ltn` shows Send-Q 1), so `ab`'s 64
 //! simultaneous connects overflow the host's accept queue and some wait in SYN retransmission
-//! (1, 3, 7, 15, 31 s) past any sane timeout (2 of 4 runs here); here each thread waits out
-//! its own connect and then sends its share of the requests.
+//! (1, 3, 7, 15, 31 s; slirp then accepts them late) past any sane timeout (2 of 4 runs
+//! here); here each thread connects and gets one warm-up answer with a 60 s limit, and then
+//! all 64 send their share of the measured requests together.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -345,24 +346,38 @@ fn get(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, Vec<u8>), String> {
     Ok((code, body))
 }
 
-/// [`LOAD_CONNS`] keep-alive connections, one thread each, each sending its share of
-/// [`LOAD_REQUESTS`] `GET /` as soon as it is connected; every answer must be 200 with the
+/// [`LOAD_CONNS`] keep-alive connections, one thread each, each answering one warm-up
+/// request and then, all together, sending its share of [`LOAD_REQUESTS`] `GET /`; every answer must be 200 with the
 /// body `want`. Returns requests/s (from the first request to the last answer) and the
 /// p50/p99 latency in ms.
 fn load(port: u16, want: &str) -> Result<(f64, f64, f64), String> {
     let per_conn = LOAD_REQUESTS / LOAD_CONNS;
     let first = std::sync::Mutex::new(None::<Instant>);
+    let barrier = std::sync::Barrier::new(LOAD_CONNS);
     let results: Vec<Result<Vec<f64>, String>> = std::thread::scope(|sc| {
         let handles: Vec<_> = (0..LOAD_CONNS)
             .map(|i| {
-                let first = &first;
+                let (first, barrier) = (&first, &barrier);
                 sc.spawn(move || {
-                    // Blocks through the host's SYN retries while slirp's backlog of 1 is full.
-                    let mut s = TcpStream::connect(("127.0.0.1", port))
-                        .map_err(|e| format!("load connection {i}: {e}"))?;
-                    s.set_read_timeout(Some(Duration::from_secs(20)))
-                        .map_err(|e| e.to_string())?;
-                    s.set_nodelay(true).map_err(|e| e.to_string())?;
+                    // Warm-up: connect and one request, with room for the host's SYN and
+                    // SYN-ACK retries while slirp's accept queue (backlog 1) is full; then
+                    // every connection starts the measured requests together.
+                    let warm = (|| {
+                        let mut s = TcpStream::connect(("127.0.0.1", port))
+                            .map_err(|e| format!("load connection {i}: {e}"))?;
+                        s.set_read_timeout(Some(Duration::from_secs(60)))
+                            .map_err(|e| e.to_string())?;
+                        s.set_nodelay(true).map_err(|e| e.to_string())?;
+                        let mut buf = Vec::new();
+                        get(&mut s, &mut buf)
+                            .map_err(|e| format!("load connection {i} (warm-up): {e}"))?;
+                        s.set_read_timeout(Some(Duration::from_secs(20)))
+                            .map_err(|e| e.to_string())?;
+                        Ok::<_, String>(s)
+                    })();
+                    // Every thread reaches the barrier, failed or not.
+                    barrier.wait();
+                    let mut s = warm?;
                     first
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -399,8 +414,19 @@ fn load(port: u16, want: &str) -> Result<(f64, f64, f64), String> {
         .unwrap_or_else(Instant::now);
     let secs = start.elapsed().as_secs_f64();
     let mut lat = Vec::new();
-    for r in results {
-        lat.extend(r?);
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err().cloned())
+        .collect();
+    if !failed.is_empty() {
+        return Err(format!(
+            "{} of {LOAD_CONNS} connections failed: {}",
+            failed.len(),
+            failed.join("; ")
+        ));
+    }
+    for r in results.into_iter().flatten() {
+        lat.extend(r);
     }
     let total = per_conn * LOAD_CONNS;
     if lat.len() != total {

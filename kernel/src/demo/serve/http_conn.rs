@@ -25,7 +25,9 @@ pub const TX_BUF: usize = 8192;
 const OUT: usize = 4096;
 /// Room reserved before the body for the head.
 const HEAD_ROOM: usize = 256;
-const IDLE_MS: u64 = 10_000;
+/// Keep-alive idle limit (long enough for a client that opens many connections at once
+/// through QEMU's slirp, whose accept queue holds one: see tests-qemu/src/cases/net.rs).
+const IDLE_MS: u64 = 60_000;
 const HEAD_MS: u64 = 3_000;
 /// How long an answer may take to fit into the send buffer (a peer that does not read).
 const WRITE_MS: u64 = 10_000;
