@@ -153,6 +153,8 @@ fn check(c: &NetCase, elf: &Path) -> Result<String, String> {
     }
     cfg.qemu_extra.extend(net_args(http, echo));
     let mut con = Console::spawn(&mut cfg.command(elf, true))?;
+    // Nothing is typed; an open stdin pipe slows QEMU's main loop, where slirp runs.
+    con.close_input();
     let r = checks(&mut con, http, echo);
     con.stop();
     r.map_err(|e| {
