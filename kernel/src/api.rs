@@ -25,6 +25,7 @@
 
 pub use crate::runtime::console_rx::read_line;
 pub use crate::runtime::signal::Signal;
+pub use crate::runtime::stats_table::{CoreStats, WakeStats};
 pub use executor::{
     co_schedule, current_context, sleep, sleep_until, task_pool, with_timeout, Bh, Context,
     Elapsed, JoinHandle, PoolFull, ScheduleError, SpawnError, TaskPool, WorkerPool,
@@ -94,6 +95,23 @@ pub fn enable_console_input() -> bool {
 /// Print the per-core statistics table (one line saying so if built without feature `stats`).
 pub fn print_stats() {
     crate::runtime::stats_table::print()
+}
+
+/// One core's statistics as values (`None` if `core` is not online); what
+/// [`print_stats`] prints, for an application to report itself (e.g. as JSON).
+pub fn core_stats(core: usize) -> Option<CoreStats> {
+    crate::runtime::stats_table::core_stats(core)
+}
+
+/// Highest core index plus one that may be online (iterate `0..possible_cores()`).
+pub fn possible_cores() -> usize {
+    crate::smp::possible_count()
+}
+
+/// The network: virtio-net and a TCP/IP stack (smoltcp). [`net::start`] on the core that
+/// should own the stack, then [`net::tcp_socket`]s used by tasks on any core.
+pub mod net {
+    pub use crate::net::{stack, start, tcp_socket, NetError, Stack, TcpError, TcpSocket};
 }
 
 /// End the run successfully (`exit: ok`).

@@ -30,6 +30,7 @@ pub mod exit;
 #[doc(hidden)]
 pub mod io;
 mod irq;
+mod net;
 mod panic;
 mod percpu;
 #[doc(hidden)]

@@ -175,6 +175,24 @@ fn boot(cfg: &BootConfig, kernel: &std::path::Path) -> ExitCode {
         eprintln!("boot: {} does not exist", kernel.display());
         return ExitCode::FAILURE;
     }
+    let mut cfg = cfg.clone();
+    let serve = cfg
+        .bootargs()
+        .is_some_and(|b| b.split_whitespace().any(|w| w == "serve"));
+    if serve && !cfg.qemu_extra.iter().any(|a| a == "-netdev") {
+        // `--append serve`: a virtio-net device on user networking, ports forwarded from the
+        // host's loopback (SERVE_PORT and SERVE_PORT + 1 for the echo; 8080 by default).
+        let http = std::env::var("SERVE_PORT")
+            .ok()
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(8080);
+        cfg.qemu_extra
+            .extend(cases::net::net_args(http, http.wrapping_add(1)));
+        println!(
+            "serve: open http://127.0.0.1:{http}/ (also /stats, /blk/N; echo: nc 127.0.0.1 {}) once the guest prints `serve: listening`; quit with Ctrl-A x",
+            http.wrapping_add(1)
+        );
+    }
     let mut cmd = cfg.command(kernel, false);
     println!("{}", util::display_command(&cmd));
     match cmd.status() {

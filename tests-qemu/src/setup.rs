@@ -50,6 +50,11 @@ pub const ALL_TOOLS: &[Tool] = &[
     SFDISK,
     MKFS_VFAT,
     MCOPY,
+    // The network cases (cases/net.rs) fetch the service's endpoints with it.
+    Tool {
+        bin: "curl",
+        package: "curl",
+    },
 ];
 
 /// Firmware that loads the kernel on QEMU `virt` (`-bios FILE`): U-Boot (`booti`, and its

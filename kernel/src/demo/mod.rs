@@ -4,6 +4,7 @@ mod bh_irq;
 pub mod blk;
 mod echo;
 mod ping_pong;
+mod serve;
 mod timers;
 mod workers;
 
@@ -13,6 +14,10 @@ use kernel::println;
 task_pool!(pub static MAIN: run, 1);
 
 pub async fn run() {
+    if has_bootarg("serve") {
+        // Serves until QEMU is stopped: no `exit:` line.
+        return serve::run().await;
+    }
     let cores = cores_online();
     println!("demo: {} core(s), {} ticks/s", cores, ticks_per_second());
     ping_pong::run(cores).await;

@@ -2,6 +2,67 @@
 
 use crate::println;
 
+/// One core's statistics as values (`api::core_stats`; the `/stats` page of the `serve`
+/// demo). `wake` is `None` without feature `stats`.
+#[derive(Clone, Copy, Debug)]
+pub struct CoreStats {
+    pub core: usize,
+    pub polls: u64,
+    pub tasks_polled: u64,
+    pub bhs_run: u64,
+    pub timers_fired: u64,
+    pub wake: Option<WakeStats>,
+}
+
+/// The wake path's counters of one core (the columns of [`print`]); latencies in clock ticks.
+#[derive(Clone, Copy, Debug)]
+pub struct WakeStats {
+    pub notifies: u64,
+    pub kicks: u64,
+    pub notifies_skipped: u64,
+    pub accepts_notified: u64,
+    pub sgis_sent: u64,
+    pub wfe_waits: u64,
+    pub wfi_sleeps: u64,
+    pub latency_p50: u64,
+    pub latency_p99: u64,
+    pub latency_max: u64,
+}
+
+/// The statistics of `core` (`None` if it is not online).
+pub fn core_stats(core: usize) -> Option<CoreStats> {
+    if !crate::smp::is_online(core) {
+        return None;
+    }
+    let s = super::context(core).stats();
+    #[cfg(feature = "stats")]
+    let wake = {
+        let n = super::notifier(core).snapshot();
+        Some(WakeStats {
+            notifies: s.notifies,
+            kicks: s.kicks,
+            notifies_skipped: s.notifies_skipped,
+            accepts_notified: s.accepts_notified,
+            sgis_sent: n.sgis_sent,
+            wfe_waits: n.wfe_waits,
+            wfi_sleeps: n.wfi_sleeps,
+            latency_p50: s.latency_p50,
+            latency_p99: s.latency_p99,
+            latency_max: s.latency_max,
+        })
+    };
+    #[cfg(not(feature = "stats"))]
+    let wake = None;
+    Some(CoreStats {
+        core,
+        polls: s.polls,
+        tasks_polled: s.tasks_polled,
+        bhs_run: s.bhs_run,
+        timers_fired: s.timers_fired,
+        wake,
+    })
+}
+
 /// Without feature `stats` there is nothing to print but that.
 #[cfg(not(feature = "stats"))]
 pub fn print() {

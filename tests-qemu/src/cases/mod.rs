@@ -15,6 +15,7 @@
 //! | [`firmware`] | through real U-Boot: `booti`, and distro boot of a `cargo xtask disk` image |
 //! | [`uefi`] | the Image as an EFI application under edk2 (device tree and ACPI) |
 //! | [`virtio`] | virtio-blk `blk-test` on a disk image (mmio; reboot persistence; mutant) |
+//! | [`net`] | the `serve` service over virtio-net, checked with curl and a 64-connection load |
 //!
 //! Adding a boot, a bad-input case or a KVM check is one entry in one of these tables; the
 //! suite (`crate::suite`) runs them all through the boot contract (`crate::boot`).
@@ -26,6 +27,7 @@ pub mod firmware;
 pub mod images;
 pub mod kvm;
 pub mod matrix;
+pub mod net;
 pub mod soak;
 pub mod steps;
 pub mod stress;

@@ -49,6 +49,7 @@ pub fn cmd(args: &[String]) -> ExitCode {
     dtb_checks(&o, &root, qemu, &mut tally);
     boots(&o, qemu, &mut tally);
     cases::uefi::run(&o, &mut tally);
+    cases::net::run(&o, &mut tally);
     sdcard_checks(&o, &mut tally);
     firmware_checks(&o, &mut tally);
     soak_checks(&o, &mut tally);
@@ -76,6 +77,7 @@ fn list(o: &Options) {
         }
     }
     names.extend(cases::uefi::names().map(String::from));
+    names.extend(cases::net::names().map(String::from));
     names.extend(sdcard::NAMES.iter().map(|n| n.to_string()));
     names.extend(cases::firmware::names().iter().map(|n| n.to_string()));
     if !o.quick {
