@@ -152,9 +152,8 @@ fn check(c: &NetCase, elf: &Path) -> Result<String, String> {
         cfg.append.push(c.bootargs.into());
     }
     cfg.qemu_extra.extend(net_args(http, echo));
-    let mut con = Console::spawn(&mut cfg.command(elf, true))?;
-    // Nothing is typed; an open stdin pipe slows QEMU's main loop, where slirp runs.
-    con.close_input();
+    // Nothing is typed: stdin from /dev/null (a pipe slows QEMU's main loop, where slirp runs).
+    let mut con = Console::spawn_silent(&mut cfg.command(elf, true))?;
     let r = checks(&mut con, http, echo);
     con.stop();
     r.map_err(|e| {
@@ -348,38 +347,33 @@ fn get(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, Vec<u8>), String> {
     Ok((code, body))
 }
 
-/// [`LOAD_CONNS`] keep-alive connections, one thread each, each answering one warm-up
-/// request and then, all together, sending its share of [`LOAD_REQUESTS`] `GET /`; every answer must be 200 with the
+/// [`LOAD_CONNS`] keep-alive connections, opened and warmed up (one request each) one after
+/// another — slirp's accept queue holds one connection (backlog 1), so opening 64 at once
+/// leaves some in the host's SYN retries for seconds — then all answering together, one
+/// thread each, their share of [`LOAD_REQUESTS`] `GET /`; every answer must be 200 with the
 /// body `want`. Returns requests/s (from the first request to the last answer) and the
 /// p50/p99 latency in ms.
 fn load(port: u16, want: &str) -> Result<(f64, f64, f64), String> {
     let per_conn = LOAD_REQUESTS / LOAD_CONNS;
     let first = std::sync::Mutex::new(None::<Instant>);
-    let barrier = std::sync::Barrier::new(LOAD_CONNS);
+    let mut warmed = Vec::with_capacity(LOAD_CONNS);
+    for i in 0..LOAD_CONNS {
+        let mut s = TcpStream::connect(("127.0.0.1", port))
+            .map_err(|e| format!("load connection {i}: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .map_err(|e| e.to_string())?;
+        s.set_nodelay(true).map_err(|e| e.to_string())?;
+        let mut buf = Vec::new();
+        get(&mut s, &mut buf).map_err(|e| format!("load connection {i} (warm-up): {e}"))?;
+        warmed.push(s);
+    }
     let results: Vec<Result<Vec<f64>, String>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = (0..LOAD_CONNS)
-            .map(|i| {
-                let (first, barrier) = (&first, &barrier);
+        let handles: Vec<_> = warmed
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut s)| {
+                let first = &first;
                 sc.spawn(move || {
-                    // Warm-up: connect and one request, with room for the host's SYN and
-                    // SYN-ACK retries while slirp's accept queue (backlog 1) is full; then
-                    // every connection starts the measured requests together.
-                    let warm = (|| {
-                        let mut s = TcpStream::connect(("127.0.0.1", port))
-                            .map_err(|e| format!("load connection {i}: {e}"))?;
-                        s.set_read_timeout(Some(Duration::from_secs(60)))
-                            .map_err(|e| e.to_string())?;
-                        s.set_nodelay(true).map_err(|e| e.to_string())?;
-                        let mut buf = Vec::new();
-                        get(&mut s, &mut buf)
-                            .map_err(|e| format!("load connection {i} (warm-up): {e}"))?;
-                        s.set_read_timeout(Some(Duration::from_secs(20)))
-                            .map_err(|e| e.to_string())?;
-                        Ok::<_, String>(s)
-                    })();
-                    // Every thread reaches the barrier, failed or not.
-                    barrier.wait();
-                    let mut s = warm?;
                     first
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
