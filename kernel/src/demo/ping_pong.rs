@@ -36,6 +36,22 @@ async fn server(from: usize, to: usize) -> u64 {
 }
 task_pool!(static SERVER: server, BATCH);
 
+/// A joined task's slot is freed by its owner core just after it wakes the joiner (the
+/// output is read first), so the previous batch's last slot can still be in teardown when
+/// the next batch starts: retry a bounded number of times, then fail (a leak, not a race).
+async fn spawn_server(from: usize, to: usize) -> JoinHandle<u64> {
+    for _ in 0..1000 {
+        match SERVER.spawn(context(from).expect("online"), server(from, to)) {
+            Ok(h) => return h,
+            Err(SpawnError::PoolFull) => sleep(us(50)).await,
+            Err(e) => exit_fail(format_args!("ping-pong: {}", e)),
+        }
+    }
+    exit_fail(format_args!(
+        "ping-pong: task pool full for 50 ms after the last join"
+    ))
+}
+
 /// Servers run at once (the pools are static): more cores are played in batches.
 const BATCH: usize = 16;
 
@@ -44,9 +60,7 @@ pub async fn run(cores: usize) {
         let mut handles: heapless::Vec<(usize, JoinHandle<u64>), BATCH> = heapless::Vec::new();
         for from in first..(first + BATCH).min(cores) {
             let to = (from + 1) % cores;
-            let h = SERVER
-                .spawn(context(from).expect("online"), server(from, to))
-                .unwrap_or_else(|e| exit_fail(format_args!("ping-pong: {}", e)));
+            let h = spawn_server(from, to).await;
             let _ = handles.push((from, h));
         }
         for (from, h) in handles {
