@@ -9,8 +9,9 @@
 use heapless::Vec;
 
 use super::error::DtbError;
-use super::fdt::{be32, Fdt, Node};
-use super::platform::{interrupt, Interrupt, Platform};
+use super::fdt::{be32, Fdt, Node, Walked};
+use super::interrupts::Controllers;
+use super::platform::{Interrupt, Platform};
 
 /// virtio-mmio transports kept (QEMU `virt` has 32; more are dropped and flagged).
 pub const MAX_VIRTIO_MMIO: usize = 64;
@@ -59,29 +60,32 @@ fn edge_triggered(node: &Node<'_>, index: usize) -> bool {
     flags & 0b11 != 0
 }
 
-/// Every enabled `virtio,mmio` node of `p`'s tree.
+/// Every enabled `virtio,mmio` node of `p`'s tree, found in one walk of the tree: each node's
+/// ancestors (for its `reg` translation and an inherited `interrupt-parent`) come with the
+/// walk, and each interrupt controller is looked up by its phandle once for all of them.
 pub fn virtio_mmio<'a>(p: &Platform<'a>) -> Result<VirtioMmioList<'a>, DtbError<'a>> {
     let fdt: &Fdt<'a> = &p.fdt;
     let gic_phandle = p.gic.as_ref().ok().and_then(|g| g.phandle);
+    let mut ctl = Controllers::new(fdt, gic_phandle);
     let mut out = VirtioMmioList::default();
-    for n in fdt.nodes() {
-        let (node, _) = n?;
+    fdt.walk(|node, anc| {
         if !node.is_compatible(VIRTIO_MMIO_COMPATIBLE)?
             || matches!(node.str_prop("status")?, Some("disabled" | "fail"))
         {
-            continue;
+            return Ok(Walked::Next);
         }
-        let (base, size) = fdt.reg_translated(&node, 0)?;
+        let (base, size) = fdt.reg_translated_in(node, anc, 0)?;
         let dev = VirtioMmio {
             node: node.display_name(),
             base,
             size,
-            interrupt: interrupt(fdt, &node, 0, gic_phandle)?,
-            edge: edge_triggered(&node, 0),
+            interrupt: ctl.interrupt(node, Some(anc), 0)?,
+            edge: edge_triggered(node, 0),
         };
         if out.list.push(dev).is_err() {
             out.truncated = true;
         }
-    }
+        Ok(Walked::Next)
+    })?;
     Ok(out)
 }

@@ -312,40 +312,57 @@ impl<'a> Fdt<'a> {
         let mut off = self.root()?.off;
         let mut depth = 0usize;
         loop {
-            let (tok, next) = self.token(off)?;
+            let (tok, next) = self.step(off, &mut depth)?;
             match tok {
                 Token::Begin(name, at) => {
                     Self::name_str(name, at)?;
-                    depth += 1;
-                    if depth > MAX_DEPTH {
-                        return Err(DtbError::TooDeep);
-                    }
                 }
-                Token::End => {
-                    depth = depth.checked_sub(1).ok_or(DtbError::BadToken {
-                        token: FDT_END_NODE,
-                        offset: off,
-                    })?;
-                    if depth == 0 {
-                        return Ok(());
-                    }
-                }
+                Token::End if depth == 0 => return Ok(()),
                 Token::Prop(nameoff, _) => {
                     self.prop_name(nameoff)?;
                 }
-                Token::Nop => {}
-                Token::EndOfTree => {
-                    return Err(DtbError::BadToken {
-                        token: FDT_END,
-                        offset: off,
-                    })
-                }
+                _ => {}
             }
             off = next;
         }
     }
 
+    /// One step of a walk inside a node: decodes the token at `off` like [`Fdt::token`] and
+    /// keeps `depth`, the number of nodes open (`FDT_BEGIN_NODE` adds one, at most
+    /// [`MAX_DEPTH`]; `FDT_END_NODE` closes one, and is an error with none open). An
+    /// `FDT_END` is an error here: a walk ends when `depth` is back to where it began.
+    /// Every walk over the structure block goes through this. Inlined (as is [`Fdt::token`])
+    /// so that a walk keeps the token in registers: as calls, moving the `Result` through
+    /// memory was most of a walk's instructions.
+    #[inline(always)]
+    fn step(&self, off: usize, depth: &mut usize) -> Result<(Token<'a>, usize), DtbError<'a>> {
+        let (tok, next) = self.token(off)?;
+        match tok {
+            Token::Begin(..) => {
+                *depth += 1;
+                if *depth > MAX_DEPTH {
+                    return Err(DtbError::TooDeep);
+                }
+            }
+            Token::End => {
+                *depth = depth.checked_sub(1).ok_or(DtbError::BadToken {
+                    token: FDT_END_NODE,
+                    offset: off,
+                })?;
+            }
+            Token::Prop(..) | Token::Nop => {}
+            Token::EndOfTree => {
+                return Err(DtbError::BadToken {
+                    token: FDT_END,
+                    offset: off,
+                })
+            }
+        }
+        Ok((tok, next))
+    }
+
     /// Decodes the token at `off`; returns it and the offset of the next one (always > off).
+    #[inline(always)]
     fn token(&self, off: usize) -> Result<(Token<'a>, usize), DtbError<'a>> {
         let overflow = DtbError::StructureOverflow { offset: off };
         let tag = self.word(off).ok_or(overflow)?;
@@ -405,25 +422,9 @@ impl<'a> Fdt<'a> {
         let mut depth = 0usize;
         let mut off = off;
         loop {
-            let (tok, next) = self.token(off)?;
-            match tok {
-                Token::Begin(..) => depth += 1,
-                Token::End => {
-                    depth = depth.checked_sub(1).ok_or(DtbError::BadToken {
-                        token: FDT_END_NODE,
-                        offset: off,
-                    })?;
-                    if depth == 0 {
-                        return Ok(next);
-                    }
-                }
-                Token::Prop(..) | Token::Nop => {}
-                Token::EndOfTree => {
-                    return Err(DtbError::BadToken {
-                        token: FDT_END,
-                        offset: off,
-                    })
-                }
+            let (tok, next) = self.step(off, &mut depth)?;
+            if matches!(tok, Token::End) && depth == 0 {
+                return Ok(next);
             }
             off = next;
         }
@@ -448,7 +449,7 @@ impl<'a> Fdt<'a> {
                 return Some(Err(DtbError::NoRoot));
             }
             loop {
-                let (tok, next) = match fdt.token(off) {
+                let (tok, next) = match fdt.step(off, &mut depth) {
                     Ok(t) => t,
                     Err(e) => {
                         failed = true;
@@ -459,12 +460,6 @@ impl<'a> Fdt<'a> {
                 off = next;
                 match tok {
                     Token::Begin(name, at) => {
-                        let d = depth;
-                        depth += 1;
-                        if depth > MAX_DEPTH {
-                            failed = true;
-                            return Some(Err(DtbError::TooDeep));
-                        }
                         let name = match Self::name_str(name, at) {
                             Ok(n) => n,
                             Err(e) => {
@@ -479,35 +474,16 @@ impl<'a> Fdt<'a> {
                                 name,
                                 body: next,
                             },
-                            d,
+                            depth - 1,
                         )));
                     }
-                    Token::End => {
-                        depth = match depth.checked_sub(1) {
-                            Some(d) => d,
-                            None => {
-                                failed = true;
-                                return Some(Err(DtbError::BadToken {
-                                    token: FDT_END_NODE,
-                                    offset: here,
-                                }));
-                            }
-                        };
-                        if depth == 0 {
-                            // The root is closed; FDT_END (possibly after NOPs) must follow,
-                            // but nothing else is needed from the walk.
-                            failed = true;
-                            return None;
-                        }
-                    }
-                    Token::Prop(..) | Token::Nop => {}
-                    Token::EndOfTree => {
+                    Token::End if depth == 0 => {
+                        // The root is closed; FDT_END (possibly after NOPs) must follow,
+                        // but nothing else is needed from the walk.
                         failed = true;
-                        return Some(Err(DtbError::BadToken {
-                            token: FDT_END,
-                            offset: here,
-                        }));
+                        return None;
                     }
+                    _ => {}
                 }
             }
         })
@@ -547,24 +523,10 @@ impl<'a> Fdt<'a> {
         let mut current = off;
         let mut depth = 0usize;
         loop {
-            let (tok, next) = self.token(off)?;
+            let (tok, next) = self.step(off, &mut depth)?;
             match tok {
-                Token::Begin(..) => {
-                    current = off;
-                    depth += 1;
-                    if depth > MAX_DEPTH {
-                        return Err(DtbError::TooDeep);
-                    }
-                }
-                Token::End => {
-                    depth = depth.checked_sub(1).ok_or(DtbError::BadToken {
-                        token: FDT_END_NODE,
-                        offset: off,
-                    })?;
-                    if depth == 0 {
-                        break;
-                    }
-                }
+                Token::Begin(..) => current = off,
+                Token::End if depth == 0 => break,
                 Token::Prop(nameoff, value)
                     if self.prop_name_is(nameoff, b"phandle")
                         || self.prop_name_is(nameoff, b"linux,phandle") =>
@@ -585,8 +547,7 @@ impl<'a> Fdt<'a> {
                         return self.node_at(current);
                     }
                 }
-                Token::Prop(..) | Token::Nop => {}
-                Token::EndOfTree => break,
+                _ => {}
             }
             off = next;
         }
@@ -595,36 +556,54 @@ impl<'a> Fdt<'a> {
 
     /// The chain of ancestors of `node`, root first, `node` itself excluded.
     pub fn ancestors(&self, node: &Node<'a>) -> Result<Ancestors<'a>, DtbError<'a>> {
-        let mut stack = Ancestors {
+        let mut found = None;
+        self.walk(|n, anc| {
+            if n.off == node.off {
+                found = Some(*anc);
+                return Ok(Walked::Stop);
+            }
+            Ok(Walked::Next)
+        })?;
+        found.ok_or(DtbError::NoSuchNode(node.name))
+    }
+
+    /// Visits every node in depth-first order with its ancestors (root first), in one walk
+    /// of the structure block, until `visit` says [`Walked::Stop`] or fails (its error is
+    /// returned). What needs each node's place in the tree (its parent's cells, the
+    /// `ranges` above it, an inherited `interrupt-parent`) gets it here without walking the
+    /// tree again per node.
+    pub fn walk(
+        &self,
+        mut visit: impl FnMut(&Node<'a>, &Ancestors<'a>) -> Result<Walked, DtbError<'a>>,
+    ) -> Result<(), DtbError<'a>> {
+        let mut anc = Ancestors {
             fdt: *self,
             offs: [0; MAX_DEPTH],
             len: 0,
         };
         let mut off = self.root()?.off;
+        let mut depth = 0usize;
         loop {
-            let (tok, next) = self.token(off)?;
+            let (tok, next) = self.step(off, &mut depth)?;
             match tok {
                 Token::Begin(name, at) => {
-                    if off == node.off {
-                        return Ok(stack);
+                    let node = Node {
+                        fdt: *self,
+                        off,
+                        name: Self::name_str(name, at)?,
+                        body: next,
+                    };
+                    // `depth - 1` open nodes above this one; `step` bounds depth by
+                    // MAX_DEPTH, the size of `offs`.
+                    anc.len = depth - 1;
+                    if visit(&node, &anc)? == Walked::Stop {
+                        return Ok(());
                     }
-                    // Checked here so that `Ancestors::get` cannot fail on it later.
-                    Self::name_str(name, at)?;
-                    let slot = stack.offs.get_mut(stack.len).ok_or(DtbError::TooDeep)?;
+                    let slot = anc.offs.get_mut(depth - 1).ok_or(DtbError::TooDeep)?;
                     *slot = off;
-                    stack.len += 1;
                 }
-                Token::End => {
-                    stack.len = stack.len.checked_sub(1).ok_or(DtbError::BadToken {
-                        token: FDT_END_NODE,
-                        offset: off,
-                    })?;
-                    if stack.len == 0 {
-                        return Err(DtbError::NoSuchNode(node.name));
-                    }
-                }
-                Token::Prop(..) | Token::Nop => {}
-                Token::EndOfTree => return Err(DtbError::NoSuchNode(node.name)),
+                Token::End if depth == 0 => return Ok(()),
+                _ => {}
             }
             off = next;
         }
@@ -714,7 +693,17 @@ impl<'a> Fdt<'a> {
     ) -> Result<(u64, u64), DtbError<'a>> {
         // One ancestors walk for both the parent's cells (as `reg` finds them) and the
         // translation (as `translate` does).
-        let anc = self.ancestors(node)?;
+        self.reg_translated_in(node, &self.ancestors(node)?, index)
+    }
+
+    /// [`Fdt::reg_translated`] with the node's ancestors already found (by [`Fdt::walk`] or
+    /// [`Fdt::ancestors`]): no walk of the tree.
+    pub fn reg_translated_in(
+        &self,
+        node: &Node<'a>,
+        anc: &Ancestors<'a>,
+        index: usize,
+    ) -> Result<(u64, u64), DtbError<'a>> {
         let (ac, sc) = match anc.iter().last() {
             Some(p) => (p.address_cells()?, p.size_cells()?),
             None => (2, 1),
@@ -724,8 +713,17 @@ impl<'a> Fdt<'a> {
             .ok_or(DtbError::MissingReg {
                 node: node.display_name(),
             })?;
-        Ok((Self::translate_through(&anc, addr)?, size))
+        Ok((Self::translate_through(anc, addr)?, size))
     }
+}
+
+/// What a [`Fdt::walk`] visitor wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walked {
+    /// Go on to the next node.
+    Next,
+    /// End the walk here.
+    Stop,
 }
 
 /// The ancestors of a node, root first (a fixed array of their offsets: no allocation, and
@@ -886,7 +884,17 @@ impl<'a> Node<'a> {
 
     /// Whether `compatible` lists `c`.
     pub fn is_compatible(&self, c: &str) -> Result<bool, DtbError<'a>> {
-        Ok(self.strings("compatible")?.any(|s| s == c))
+        self.is_compatible_any(&[c])
+    }
+
+    /// Whether `compatible` lists any of `cs` (one property lookup; the strings compared
+    /// as bytes, so nothing is decoded: equal to a `&str` means valid UTF-8).
+    pub fn is_compatible_any(&self, cs: &[&str]) -> Result<bool, DtbError<'a>> {
+        let Some(v) = self.prop("compatible")? else {
+            return Ok(false);
+        };
+        Ok(v.split(|&b| b == 0)
+            .any(|s| !s.is_empty() && cs.iter().any(|c| s == c.as_bytes())))
     }
 
     /// `#address-cells` for this node's children (default 2), at most 2.

@@ -3,6 +3,7 @@
 //!
 //! - [`fdt`]: raw structure walking (header, tokens, nodes, paths, phandles, `ranges`).
 //! - [`platform`]: [`Platform::parse`], the description the kernel needs.
+//! - [`interrupts`]: interrupt specifiers to GIC INTIDs, controllers found once.
 //! - [`check`]: [`bootability`] (what the kernel requires) and the [`Report`] text.
 //! - [`error`]: [`DtbError`], what can be wrong with a blob.
 //!
@@ -47,6 +48,7 @@ pub mod check;
 pub mod devices;
 pub mod error;
 pub mod fdt;
+pub mod interrupts;
 pub mod platform;
 
 pub use check::{

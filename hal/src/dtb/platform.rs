@@ -9,7 +9,8 @@
 use heapless::Vec;
 
 use super::error::DtbError;
-use super::fdt::{be32, be64, read_cells, Fdt, Node, Reg};
+use super::fdt::{be32, be64, read_cells, Ancestors, Fdt, Node, Reg, Walked};
+use super::interrupts::{is_gic, Controllers};
 use crate::uart::{UartDriver, UartProps};
 
 /// RAM, reserved and reservation-map ranges kept (more are dropped and flagged).
@@ -281,18 +282,27 @@ impl<'a> Platform<'a> {
             Some(c) => c.str_prop("bootargs").ok().flatten(),
             None => None,
         };
-        let gic = find_gic(&fdt, &root);
+        let (gic, gic_node) = match find_gic(&fdt, &root) {
+            Ok((gic, node)) => (Ok(gic), Some(node)),
+            Err(e) => (Err(e), None),
+        };
         let gic_phandle = gic.as_ref().ok().and_then(|g| g.phandle);
+        // The console's and the timer's interrupt parent is the GIC found above (on every
+        // board we know): no second walk to find it by its phandle.
+        let mut ctl = Controllers::new(&fdt, gic_phandle);
+        if let (Some(ph), Some(node)) = (gic_phandle, gic_node) {
+            ctl.know(ph, node);
+        }
         Ok(Platform {
             fdt,
             model: root.str_prop("model").ok().flatten(),
             compatible: root.str_prop("compatible").ok().flatten(),
             bootargs,
             memory: find_memory(&fdt, &root, top.reserved_memory),
-            console: find_console(&fdt, chosen, gic_phandle),
+            console: find_console(&fdt, chosen, &mut ctl),
             psci: find_psci(top.psci, top.firmware),
             cpus: find_cpus(top.cpus),
-            timer: find_timer(&fdt, gic_phandle),
+            timer: find_timer(&fdt, &mut ctl),
             gic,
         })
     }
@@ -439,38 +449,41 @@ fn uart_kind<'a>(node: &Node<'a>) -> Result<(&'a str, UartKind<'a>), DtbError<'a
 /// [`Console::path`] of a console found without `stdout-path`.
 pub const FIRST_UART: &str = "(no stdout-path: first UART)";
 
-/// The first node, in tree order, that is not disabled and is a UART we have a driver for.
-fn first_uart<'a>(fdt: &Fdt<'a>) -> Result<Option<Node<'a>>, DtbError<'a>> {
-    for n in fdt.nodes() {
-        let (n, _) = n?;
+/// The first node, in tree order, that is not disabled and is a UART we have a driver for,
+/// with its ancestors.
+fn first_uart<'a>(fdt: &Fdt<'a>) -> Result<Option<(Node<'a>, Ancestors<'a>)>, DtbError<'a>> {
+    let mut found = None;
+    fdt.walk(|n, anc| {
         if n.prop("reg")?.is_none() || matches!(n.str_prop("status")?, Some("disabled" | "fail")) {
-            continue;
+            return Ok(Walked::Next);
         }
-        if !matches!(uart_kind(&n)?.1, UartKind::Unknown(_)) {
-            return Ok(Some(n));
+        if matches!(uart_kind(n)?.1, UartKind::Unknown(_)) {
+            return Ok(Walked::Next);
         }
-    }
-    Ok(None)
+        found = Some((*n, *anc));
+        Ok(Walked::Stop)
+    })?;
+    Ok(found)
 }
 
 fn find_console<'a>(
     fdt: &Fdt<'a>,
     chosen: Option<Node<'a>>,
-    gic_phandle: Option<u32>,
+    ctl: &mut Controllers<'a>,
 ) -> Result<Option<Console<'a>>, DtbError<'a>> {
     let named = match &chosen {
         Some(chosen) => resolve_stdout(fdt, chosen)?,
         None => None,
     };
-    let (path, options, node) = match named {
-        Some(target) => target,
+    let (path, options, node, anc) = match named {
+        Some((path, options, node)) => (path, options, node, fdt.ancestors(&node)?),
         None => match first_uart(fdt)? {
-            Some(node) => (FIRST_UART, None, node),
+            Some((node, anc)) => (FIRST_UART, None, node, anc),
             None => return Ok(None),
         },
     };
     let (compatible, kind) = uart_kind(&node)?;
-    let (base, size) = fdt.reg_translated(&node, 0)?;
+    let (base, size) = fdt.reg_translated_in(&node, &anc, 0)?;
     Ok(Some(Console {
         node: node.display_name(),
         path,
@@ -481,47 +494,20 @@ fn find_console<'a>(
         size,
         // Output needs no interrupt; a specifier we cannot resolve (e.g. through an
         // `interrupt-map`, as on FVP's motherboard bus) only costs console input.
-        interrupt: interrupt(fdt, &node, 0, gic_phandle).unwrap_or(Interrupt::None),
+        interrupt: ctl
+            .interrupt(&node, Some(&anc), 0)
+            .unwrap_or(Interrupt::None),
     }))
 }
 
-fn is_gic(node: &Node<'_>) -> bool {
-    node.strings("compatible")
-        .map(|mut cs| cs.any(|c| c == GICV3_COMPATIBLE || GICV2_COMPATIBLES.contains(&c)))
-        .unwrap_or(false)
-}
-
-/// The node's own `interrupt-parent`, if it names another node.
-fn own_parent<'a>(fdt: &Fdt<'a>, node: &Node<'a>) -> Result<Option<Node<'a>>, DtbError<'a>> {
-    match node.u32_prop("interrupt-parent")? {
-        Some(ph) => {
-            let parent = fdt.by_phandle(ph)?;
-            Ok((parent != *node).then_some(parent))
-        }
-        None => Ok(None),
-    }
-}
-
-/// From the interrupt controller `first`, follow `interrupt-parent` links (a GPC, an ictlr,
-/// a wakeup controller stacked on the GIC) until a GIC; `first` itself when the chain ends
-/// without one. Bounded by [`super::fdt::MAX_DEPTH`] links (a cycle ends there).
-fn follow_to_gic<'a>(fdt: &Fdt<'a>, first: Node<'a>) -> Result<Node<'a>, DtbError<'a>> {
-    let mut node = first;
-    for _ in 0..super::fdt::MAX_DEPTH {
-        if is_gic(&node) {
-            return Ok(node);
-        }
-        match own_parent(fdt, &node)? {
-            Some(parent) => node = parent,
-            None => break,
-        }
-    }
-    Ok(first)
-}
-
-fn find_gic<'a>(fdt: &Fdt<'a>, root: &Node<'a>) -> Result<Gic<'a>, DtbError<'a>> {
+/// The GIC, and its node.
+fn find_gic<'a>(fdt: &Fdt<'a>, root: &Node<'a>) -> Result<(Gic<'a>, Node<'a>), DtbError<'a>> {
     let node = match root.u32_prop("interrupt-parent")? {
-        Some(ph) => follow_to_gic(fdt, fdt.by_phandle(ph)?)?,
+        Some(ph) => {
+            let mut ctl = Controllers::new(fdt, None);
+            let first = ctl.by_phandle(ph)?;
+            ctl.follow_to_gic(first)?
+        }
         None => {
             let mut gic = None;
             let mut other = None;
@@ -540,8 +526,10 @@ fn find_gic<'a>(fdt: &Fdt<'a>, root: &Node<'a>) -> Result<Gic<'a>, DtbError<'a>>
         }
     };
     let compatible = node.strings("compatible")?.next().unwrap_or("");
+    // One walk for the ancestors of every `reg` entry.
+    let anc = fdt.ancestors(&node)?;
     let region = |i| {
-        fdt.reg_translated(&node, i)
+        fdt.reg_translated_in(&node, &anc, i)
             .map(|(base, size)| Region { base, size })
     };
     let kind = if node.is_compatible(GICV3_COMPATIBLE)? {
@@ -584,148 +572,15 @@ fn find_gic<'a>(fdt: &Fdt<'a>, root: &Node<'a>) -> Result<Gic<'a>, DtbError<'a>>
         Some(p) => Some(p),
         None => node.u32_prop("linux,phandle")?,
     };
-    Ok(Gic {
-        node: node.display_name(),
-        compatible,
-        phandle,
-        kind,
-    })
-}
-
-/// Decodes a GIC interrupt specifier (type, number, flags...) into an INTID.
-fn gic_intid<'a>(node: &Node<'a>, spec: &[u8]) -> Result<u32, DtbError<'a>> {
-    let bad = DtbError::BadInterrupt {
-        node: node.display_name(),
-    };
-    let (kind, num) = (be32(spec, 0).ok_or(bad)?, be32(spec, 4).ok_or(bad)?);
-    let (base, max) = match kind {
-        0 => (32, 988),    // SPI
-        1 => (16, 16),     // PPI
-        2 => (4096, 1024), // extended SPI
-        3 => (1056, 64),   // extended PPI
-        _ => return Err(bad),
-    };
-    if num >= max {
-        return Err(bad);
-    }
-    Ok(base + num)
-}
-
-/// Whether `ctrl` is a controller stacked on the GIC that hands its specifiers through
-/// unchanged (i.MX8's GPC, Tegra's ictlr: a hierarchical domain with the GIC's
-/// `#interrupt-cells`, whose `interrupt-parent` chain reaches the GIC).
-fn passes_to_gic<'a>(
-    fdt: &Fdt<'a>,
-    ctrl: &Node<'a>,
-    gic_phandle: Option<u32>,
-) -> Result<bool, DtbError<'a>> {
-    let Some(gic_ph) = gic_phandle else {
-        return Ok(false);
-    };
-    let gic = fdt.by_phandle(gic_ph)?;
-    let cells = gic.u32_prop("#interrupt-cells")?;
-    let mut node = *ctrl;
-    for _ in 0..super::fdt::MAX_DEPTH {
-        if node.prop("interrupt-controller")?.is_none()
-            || node.u32_prop("#interrupt-cells")? != cells
-        {
-            return Ok(false);
-        }
-        match own_parent(fdt, &node)? {
-            Some(parent) if parent == gic => return Ok(true),
-            Some(parent) => node = parent,
-            None => return Ok(false),
-        }
-    }
-    Ok(false)
-}
-
-/// Interrupt number `index` of `node`, from `interrupts-extended` or from `interrupts` with
-/// the nearest `interrupt-parent` (the node's own or an ancestor's).
-pub(crate) fn interrupt<'a>(
-    fdt: &Fdt<'a>,
-    node: &Node<'a>,
-    index: usize,
-    gic_phandle: Option<u32>,
-) -> Result<Interrupt, DtbError<'a>> {
-    let mut out = [Interrupt::None];
-    interrupts(fdt, node, index, gic_phandle, &mut out)?;
-    Ok(out[0])
-}
-
-/// Interrupts number `first..first + out.len()` of `node` into `out`, as [`interrupt`]
-/// would find each (the first failing one's error), but with the interrupt parent and its
-/// controller looked up once for all of them (each lookup is a walk of the tree).
-fn interrupts<'a>(
-    fdt: &Fdt<'a>,
-    node: &Node<'a>,
-    first: usize,
-    gic_phandle: Option<u32>,
-    out: &mut [Interrupt],
-) -> Result<(), DtbError<'a>> {
-    let bad = DtbError::BadInterrupt {
-        node: node.display_name(),
-    };
-    let cells_of = |ctrl: &Node<'a>| -> Result<usize, DtbError<'a>> {
-        let c = ctrl.u32_prop("#interrupt-cells")?.ok_or(bad)?;
-        if c == 0 || c > 4 {
-            return Err(bad);
-        }
-        Ok(c as usize * 4)
-    };
-    let decode = |ph: u32, ctrl: &Node<'a>, spec: &[u8]| -> Result<Interrupt, DtbError<'a>> {
-        if Some(ph) == gic_phandle
-            || (gic_phandle.is_none() && is_gic(ctrl))
-            || passes_to_gic(fdt, ctrl, gic_phandle)?
-        {
-            Ok(Interrupt::Intid(gic_intid(node, spec)?))
-        } else {
-            Ok(Interrupt::NotGic(ph))
-        }
-    };
-    if let Some(ext) = node.prop("interrupts-extended")? {
-        for (k, slot) in out.iter_mut().enumerate() {
-            let index = first + k;
-            let mut rest = ext;
-            let mut found = None;
-            for i in 0..=index {
-                let ph = be32(rest, 0).ok_or(bad)?;
-                let ctrl = fdt.by_phandle(ph)?;
-                let len = cells_of(&ctrl)?;
-                let spec = rest.get(4..4 + len).ok_or(bad)?;
-                if i == index {
-                    found = Some(decode(ph, &ctrl, spec)?);
-                    break;
-                }
-                rest = rest.get(4 + len..).ok_or(bad)?;
-            }
-            *slot = found.ok_or(bad)?;
-        }
-        return Ok(());
-    }
-    let Some(ints) = node.prop("interrupts")? else {
-        out.fill(Interrupt::None);
-        return Ok(());
-    };
-    let mut ph = node.u32_prop("interrupt-parent")?;
-    if ph.is_none() {
-        let anc = fdt.ancestors(node)?;
-        for a in anc.iter().rev() {
-            if let Some(p) = a.u32_prop("interrupt-parent")? {
-                ph = Some(p);
-                break;
-            }
-        }
-    }
-    let ph = ph.ok_or(bad)?;
-    let ctrl = fdt.by_phandle(ph)?;
-    let len = cells_of(&ctrl)?;
-    for (k, slot) in out.iter_mut().enumerate() {
-        let start = (first + k).checked_mul(len).ok_or(bad)?;
-        let spec = ints.get(start..start + len).ok_or(bad)?;
-        *slot = decode(ph, &ctrl, spec)?;
-    }
-    Ok(())
+    Ok((
+        Gic {
+            node: node.display_name(),
+            compatible,
+            phandle,
+            kind,
+        },
+        node,
+    ))
 }
 
 fn find_psci<'a>(
@@ -829,19 +684,19 @@ fn find_cpus<'a>(cpus: Option<Node<'a>>) -> Result<Cpus<'a>, DtbError<'a>> {
 
 fn find_timer<'a>(
     fdt: &Fdt<'a>,
-    gic_phandle: Option<u32>,
+    ctl: &mut Controllers<'a>,
 ) -> Result<Option<Timer<'a>>, DtbError<'a>> {
-    for n in fdt.nodes() {
-        let (node, _) = n?;
-        if !(node.is_compatible("arm,armv8-timer")? || node.is_compatible("arm,armv7-timer")?) {
-            continue;
+    let mut timer = None;
+    fdt.walk(|node, anc| {
+        if !node.is_compatible_any(&["arm,armv8-timer", "arm,armv7-timer"])? {
+            return Ok(Walked::Next);
         }
         let bad = DtbError::BadTimer {
             node: node.display_name(),
         };
         // All four with one interrupt-parent lookup.
         let mut found = [Interrupt::None; 4];
-        match interrupts(fdt, &node, 0, gic_phandle, &mut found) {
+        match ctl.interrupts(node, Some(anc), 0, &mut found) {
             Ok(()) => {}
             Err(DtbError::BadInterrupt { .. }) => return Err(bad),
             Err(e) => return Err(e),
@@ -854,13 +709,14 @@ fn find_timer<'a>(
             };
         }
         let [secure_phys, non_secure_phys, virt, hyp] = ids;
-        return Ok(Some(Timer {
+        timer = Some(Timer {
             node: node.display_name(),
             secure_phys,
             non_secure_phys,
             virt,
             hyp,
-        }));
-    }
-    Ok(None)
+        });
+        Ok(Walked::Stop)
+    })?;
+    Ok(timer)
 }
