@@ -69,9 +69,14 @@ pub fn virtio_mmio<'a>(p: &Platform<'a>) -> Result<VirtioMmioList<'a>, DtbError<
     let mut ctl = Controllers::new(fdt, gic_phandle);
     let mut out = VirtioMmioList::default();
     fdt.walk(|node, anc| {
-        if !node.is_compatible(VIRTIO_MMIO_COMPATIBLE)?
-            || matches!(node.str_prop("status")?, Some("disabled" | "fail"))
-        {
+        // Both in one pass over the node's properties; every other node of the tree is
+        // passed over after it.
+        let [compatible, status] = node.props_named(["compatible", "status"])?;
+        let listed = compatible.is_some_and(|v| {
+            v.split(|&b| b == 0)
+                .any(|s| s == VIRTIO_MMIO_COMPATIBLE.as_bytes())
+        });
+        if !listed || matches!(node.str_of("status", status)?, Some("disabled" | "fail")) {
             return Ok(Walked::Next);
         }
         let (base, size) = fdt.reg_translated_in(node, anc, 0)?;

@@ -302,7 +302,8 @@ impl<'a> Fdt<'a> {
         let Some(end) = start.checked_add(name.len()) else {
             return false;
         };
-        self.strings.get(start..end) == Some(name) && self.strings.get(end) == Some(&0)
+        // The NUL first: one load rules out every name of another length.
+        self.strings.get(end) == Some(&0) && self.strings.get(start..end) == Some(name)
     }
 
     /// Checks the whole structure block in one walk: every token, the nesting (at most
@@ -311,6 +312,9 @@ impl<'a> Fdt<'a> {
     pub fn validate(&self) -> Result<(), DtbError<'a>> {
         let mut off = self.root()?.off;
         let mut depth = 0usize;
+        // Name offsets below 4096 already checked: properties share their names (`dtc`
+        // stores each once), so most are checked once, not once per property.
+        let mut checked = [0u64; 64];
         loop {
             let (tok, next) = self.step(off, &mut depth)?;
             match tok {
@@ -319,7 +323,17 @@ impl<'a> Fdt<'a> {
                 }
                 Token::End if depth == 0 => return Ok(()),
                 Token::Prop(nameoff, _) => {
-                    self.prop_name(nameoff)?;
+                    let (word, bit) = (nameoff as usize / 64, 1u64 << (nameoff % 64));
+                    match checked.get_mut(word) {
+                        Some(w) if *w & bit != 0 => {}
+                        Some(w) => {
+                            self.prop_name(nameoff)?;
+                            *w |= bit;
+                        }
+                        None => {
+                            self.prop_name(nameoff)?;
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -492,11 +506,27 @@ impl<'a> Fdt<'a> {
     /// The node at an absolute path such as `/soc/serial@7e215040`. A component without a
     /// unit address (`/soc/serial`) matches the first child whose name before `@` is equal.
     pub fn find(&self, path: &'a str) -> Result<Option<Node<'a>>, DtbError<'a>> {
+        Ok(self.find_in(path)?.map(|(node, _)| node))
+    }
+
+    /// [`Fdt::find`], and the node's ancestors (the nodes the path went through).
+    pub fn find_in(
+        &self,
+        path: &'a str,
+    ) -> Result<Option<(Node<'a>, Ancestors<'a>)>, DtbError<'a>> {
         if !path.starts_with('/') {
             return Ok(None);
         }
+        let mut anc = Ancestors {
+            fdt: *self,
+            offs: [0; MAX_DEPTH],
+            len: 0,
+        };
         let mut node = self.root()?;
         for comp in path.split('/').filter(|c| !c.is_empty()) {
+            let slot = anc.offs.get_mut(anc.len).ok_or(DtbError::TooDeep)?;
+            *slot = node.off;
+            anc.len += 1;
             let mut found = None;
             for child in node.children() {
                 let child = child?;
@@ -511,13 +541,23 @@ impl<'a> Fdt<'a> {
                 None => return Ok(None),
             }
         }
-        Ok(Some(node))
+        Ok(Some((node, anc)))
     }
 
     /// The node whose `phandle` (or `linux,phandle`) is `phandle`.
     /// One walk over the tokens (no per-node property scans); a `phandle` that is not one
     /// cell is an error, as [`Node::u32_prop`] would say.
     pub fn by_phandle(&self, phandle: u32) -> Result<Node<'a>, DtbError<'a>> {
+        Ok(self.by_phandle_in(phandle)?.0)
+    }
+
+    /// [`Fdt::by_phandle`], and the node's ancestors from the same walk.
+    pub fn by_phandle_in(&self, phandle: u32) -> Result<(Node<'a>, Ancestors<'a>), DtbError<'a>> {
+        let mut anc = Ancestors {
+            fdt: *self,
+            offs: [0; MAX_DEPTH],
+            len: 0,
+        };
         let mut off = self.root()?.off;
         // The node whose properties the walk is in (the last `FDT_BEGIN_NODE`).
         let mut current = off;
@@ -525,7 +565,13 @@ impl<'a> Fdt<'a> {
         loop {
             let (tok, next) = self.step(off, &mut depth)?;
             match tok {
-                Token::Begin(..) => current = off,
+                Token::Begin(..) => {
+                    current = off;
+                    // The open nodes, this one last (`step` bounds depth by MAX_DEPTH).
+                    let slot = anc.offs.get_mut(depth - 1).ok_or(DtbError::TooDeep)?;
+                    *slot = off;
+                    anc.len = depth - 1;
+                }
                 Token::End if depth == 0 => break,
                 Token::Prop(nameoff, value)
                     if self.prop_name_is(nameoff, b"phandle")
@@ -544,7 +590,9 @@ impl<'a> Fdt<'a> {
                         });
                     }
                     if be32(value, 0) == Some(phandle) {
-                        return self.node_at(current);
+                        // Properties come before a node's children, so `current` is the
+                        // innermost open node and `anc` holds the ones above it.
+                        return Ok((self.node_at(current)?, anc));
                     }
                 }
                 _ => {}
@@ -679,7 +727,7 @@ impl<'a> Fdt<'a> {
     pub fn reg(&self, node: &Node<'a>) -> Result<Reg<'a>, DtbError<'a>> {
         let parent = self.parent(node)?;
         let (ac, sc) = match parent {
-            Some(p) => (p.address_cells()?, p.size_cells()?),
+            Some(p) => p.address_size_cells()?,
             None => (2, 1),
         };
         Reg::new(node, ac, sc)
@@ -705,7 +753,7 @@ impl<'a> Fdt<'a> {
         index: usize,
     ) -> Result<(u64, u64), DtbError<'a>> {
         let (ac, sc) = match anc.iter().last() {
-            Some(p) => (p.address_cells()?, p.size_cells()?),
+            Some(p) => p.address_size_cells()?,
             None => (2, 1),
         };
         let (addr, size) = Reg::new(node, ac, sc)?
@@ -839,9 +887,43 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// The raw values of the properties `names`, in one pass over the node's properties
+    /// (each as [`Node::prop`] would find it).
+    pub fn props_named<const N: usize>(
+        &self,
+        names: [&str; N],
+    ) -> Result<[Option<&'a [u8]>; N], DtbError<'a>> {
+        let mut out = [None; N];
+        let mut off = self.body;
+        loop {
+            match self.fdt.token(off)? {
+                (Token::Prop(n, v), next) => {
+                    for (slot, name) in out.iter_mut().zip(names) {
+                        if slot.is_none() && self.fdt.prop_name_is(n, name.as_bytes()) {
+                            *slot = Some(v);
+                            break;
+                        }
+                    }
+                    off = next;
+                }
+                (Token::Nop, next) => off = next,
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// A one-cell property.
     pub fn u32_prop(&self, name: &'static str) -> Result<Option<u32>, DtbError<'a>> {
-        match self.prop(name)? {
+        self.u32_of(name, self.prop(name)?)
+    }
+
+    /// `value`, the node's property `name`, as one cell.
+    pub fn u32_of(
+        &self,
+        name: &'static str,
+        value: Option<&[u8]>,
+    ) -> Result<Option<u32>, DtbError<'a>> {
+        match value {
             None => Ok(None),
             Some(v) if v.len() == 4 => Ok(be32(v, 0)),
             Some(v) => Err(DtbError::BadPropertyLength {
@@ -854,7 +936,16 @@ impl<'a> Node<'a> {
 
     /// A string property (the first string of a string list).
     pub fn str_prop(&self, name: &'static str) -> Result<Option<&'a str>, DtbError<'a>> {
-        match self.prop(name)? {
+        self.str_of(name, self.prop(name)?)
+    }
+
+    /// `value`, the node's property `name`, as a string (the first of a string list).
+    pub fn str_of(
+        &self,
+        name: &'static str,
+        value: Option<&'a [u8]>,
+    ) -> Result<Option<&'a str>, DtbError<'a>> {
+        match value {
             None => Ok(None),
             Some(v) => {
                 let bad = DtbError::BadPropertyLength {
@@ -907,8 +998,27 @@ impl<'a> Node<'a> {
         self.cells("#size-cells", 1)
     }
 
+    /// `#address-cells` and `#size-cells` for this node's children, in one pass over its
+    /// properties (the address's error first, as the two calls would say).
+    pub fn address_size_cells(&self) -> Result<(u32, u32), DtbError<'a>> {
+        let [ac, sc] = self.props_named(["#address-cells", "#size-cells"])?;
+        Ok((
+            self.cells_of("#address-cells", ac, 2)?,
+            self.cells_of("#size-cells", sc, 1)?,
+        ))
+    }
+
     fn cells(&self, name: &'static str, default: u32) -> Result<u32, DtbError<'a>> {
-        let v = self.u32_prop(name)?.unwrap_or(default);
+        self.cells_of(name, self.prop(name)?, default)
+    }
+
+    fn cells_of(
+        &self,
+        name: &'static str,
+        value: Option<&[u8]>,
+        default: u32,
+    ) -> Result<u32, DtbError<'a>> {
+        let v = self.u32_of(name, value)?.unwrap_or(default);
         if v > 2 {
             return Err(DtbError::UnsupportedCells {
                 node: self.display_name(),

@@ -28,11 +28,19 @@ pub(crate) fn is_gic(node: &Node<'_>) -> bool {
     })
 }
 
+/// A node found by its phandle, with its `#interrupt-cells` (read once).
+#[derive(Clone, Copy)]
+struct Known<'a> {
+    phandle: u32,
+    node: Node<'a>,
+    cells: Result<Option<u32>, DtbError<'a>>,
+}
+
 /// Interrupt controllers of one tree found by phandle, kept for the next lookup.
 pub(crate) struct Controllers<'a> {
     fdt: Fdt<'a>,
     gic_phandle: Option<u32>,
-    known: Vec<(u32, Node<'a>), KNOWN>,
+    known: Vec<Known<'a>, KNOWN>,
 }
 
 impl<'a> Controllers<'a> {
@@ -47,20 +55,34 @@ impl<'a> Controllers<'a> {
 
     /// Remember `node` as the node with `phandle` (found by the caller some other way).
     pub(crate) fn know(&mut self, phandle: u32, node: Node<'a>) {
-        if !self.known.iter().any(|(p, _)| *p == phandle) {
-            // Full: later lookups of it walk the tree (correct, only slower).
-            let _ = self.known.push((phandle, node));
+        self.remember(phandle, node);
+    }
+
+    fn remember(&mut self, phandle: u32, node: Node<'a>) -> Known<'a> {
+        if let Some(k) = self.known.iter().find(|k| k.phandle == phandle) {
+            return *k;
         }
+        let k = Known {
+            phandle,
+            node,
+            cells: node.u32_prop("#interrupt-cells"),
+        };
+        // Full: later lookups of it walk the tree (correct, only slower).
+        let _ = self.known.push(k);
+        k
     }
 
     /// The node whose phandle is `phandle` ([`Fdt::by_phandle`], remembered).
     pub(crate) fn by_phandle(&mut self, phandle: u32) -> Result<Node<'a>, DtbError<'a>> {
-        if let Some((_, n)) = self.known.iter().find(|(p, _)| *p == phandle) {
-            return Ok(*n);
+        Ok(self.controller(phandle)?.node)
+    }
+
+    fn controller(&mut self, phandle: u32) -> Result<Known<'a>, DtbError<'a>> {
+        if let Some(k) = self.known.iter().find(|k| k.phandle == phandle) {
+            return Ok(*k);
         }
         let node = self.fdt.by_phandle(phandle)?;
-        self.know(phandle, node);
-        Ok(node)
+        Ok(self.remember(phandle, node))
     }
 
     /// The node's own `interrupt-parent`, if it names another node.
@@ -144,25 +166,28 @@ impl<'a> Controllers<'a> {
         let bad = DtbError::BadInterrupt {
             node: node.display_name(),
         };
-        let cells_of = |ctrl: &Node<'a>| -> Result<usize, DtbError<'a>> {
-            let c = ctrl.u32_prop("#interrupt-cells")?.ok_or(bad)?;
+        let cells_of = |ctrl: &Known<'a>| -> Result<usize, DtbError<'a>> {
+            let c = ctrl.cells?.ok_or(bad)?;
             if c == 0 || c > 4 {
                 return Err(bad);
             }
             Ok(c as usize * 4)
         };
-        if let Some(ext) = node.prop("interrupts-extended")? {
+        // One pass over the node's properties for the three that can matter.
+        let [ext, ints, own] =
+            node.props_named(["interrupts-extended", "interrupts", "interrupt-parent"])?;
+        if let Some(ext) = ext {
             for (k, slot) in out.iter_mut().enumerate() {
                 let index = first + k;
                 let mut rest = ext;
                 let mut found = None;
                 for i in 0..=index {
                     let ph = be32(rest, 0).ok_or(bad)?;
-                    let ctrl = self.by_phandle(ph)?;
+                    let ctrl = self.controller(ph)?;
                     let len = cells_of(&ctrl)?;
                     let spec = rest.get(4..4 + len).ok_or(bad)?;
                     if i == index {
-                        found = Some(self.decode(node, ph, &ctrl, spec)?);
+                        found = Some(self.decode(node, ph, &ctrl.node, spec)?);
                         break;
                     }
                     rest = rest.get(4 + len..).ok_or(bad)?;
@@ -171,11 +196,11 @@ impl<'a> Controllers<'a> {
             }
             return Ok(());
         }
-        let Some(ints) = node.prop("interrupts")? else {
+        let Some(ints) = ints else {
             out.fill(Interrupt::None);
             return Ok(());
         };
-        let mut ph = node.u32_prop("interrupt-parent")?;
+        let mut ph = node.u32_of("interrupt-parent", own)?;
         if ph.is_none() {
             let walked;
             let anc = match anc {
@@ -193,12 +218,12 @@ impl<'a> Controllers<'a> {
             }
         }
         let ph = ph.ok_or(bad)?;
-        let ctrl = self.by_phandle(ph)?;
+        let ctrl = self.controller(ph)?;
         let len = cells_of(&ctrl)?;
         for (k, slot) in out.iter_mut().enumerate() {
             let start = (first + k).checked_mul(len).ok_or(bad)?;
             let spec = ints.get(start..start + len).ok_or(bad)?;
-            *slot = self.decode(node, ph, &ctrl, spec)?;
+            *slot = self.decode(node, ph, &ctrl.node, spec)?;
         }
         Ok(())
     }

@@ -348,7 +348,7 @@ fn find_memory<'a>(
     reserved_memory: Option<Node<'a>>,
 ) -> Result<Memory, DtbError<'a>> {
     let mut m = Memory::default();
-    let (ac, sc) = (root.address_cells()?, root.size_cells()?);
+    let (ac, sc) = root.address_size_cells()?;
     let mut found = false;
     for node in root.children() {
         let node = node?;
@@ -368,7 +368,7 @@ fn find_memory<'a>(
         return Err(DtbError::MissingMemory);
     }
     if let Some(resv) = reserved_memory {
-        let (ac, sc) = (resv.address_cells()?, resv.size_cells()?);
+        let (ac, sc) = resv.address_size_cells()?;
         for child in resv.children() {
             let child = child?;
             if child.prop("reg")?.is_none() {
@@ -389,8 +389,9 @@ fn find_memory<'a>(
     Ok(m)
 }
 
-/// What `stdout-path` names: the target (alias or path), its options, and the node.
-type StdoutTarget<'a> = (&'a str, Option<&'a str>, Node<'a>);
+/// What `stdout-path` names: the target (alias or path), its options, the node and its
+/// ancestors.
+type StdoutTarget<'a> = (&'a str, Option<&'a str>, Node<'a>, Ancestors<'a>);
 
 /// Splits `stdout-path` into the target and its options, and finds the node.
 fn resolve_stdout<'a>(
@@ -421,8 +422,8 @@ fn resolve_stdout<'a>(
             len: v.len(),
         })?
     };
-    let node = fdt.find(path)?.ok_or(DtbError::NoSuchNode(path))?;
-    Ok(Some((target, options, node)))
+    let (node, anc) = fdt.find_in(path)?.ok_or(DtbError::NoSuchNode(path))?;
+    Ok(Some((target, options, node, anc)))
 }
 
 fn uart_kind<'a>(node: &Node<'a>) -> Result<(&'a str, UartKind<'a>), DtbError<'a>> {
@@ -476,7 +477,7 @@ fn find_console<'a>(
         None => None,
     };
     let (path, options, node, anc) = match named {
-        Some((path, options, node)) => (path, options, node, fdt.ancestors(&node)?),
+        Some(target) => target,
         None => match first_uart(fdt)? {
             Some((node, anc)) => (FIRST_UART, None, node, anc),
             None => return Ok(None),
@@ -502,32 +503,36 @@ fn find_console<'a>(
 
 /// The GIC, and its node.
 fn find_gic<'a>(fdt: &Fdt<'a>, root: &Node<'a>) -> Result<(Gic<'a>, Node<'a>), DtbError<'a>> {
-    let node = match root.u32_prop("interrupt-parent")? {
+    // The node, and its ancestors (for every `reg` entry) when the walk that found it had
+    // them.
+    let (node, anc) = match root.u32_prop("interrupt-parent")? {
         Some(ph) => {
-            let mut ctl = Controllers::new(fdt, None);
-            let first = ctl.by_phandle(ph)?;
-            ctl.follow_to_gic(first)?
+            let (first, first_anc) = fdt.by_phandle_in(ph)?;
+            let node = Controllers::new(fdt, None).follow_to_gic(first)?;
+            (node, (node == first).then_some(first_anc))
         }
         None => {
             let mut gic = None;
             let mut other = None;
-            for n in fdt.nodes() {
-                let (n, _) = n?;
+            fdt.walk(|n, anc| {
                 if n.prop("interrupt-controller")?.is_none() {
-                    continue;
+                    return Ok(Walked::Next);
                 }
-                if is_gic(&n) {
-                    gic = Some(n);
-                    break;
+                if is_gic(n) {
+                    gic = Some((*n, Some(*anc)));
+                    return Ok(Walked::Stop);
                 }
-                other = other.or(Some(n));
-            }
+                other = other.or(Some((*n, Some(*anc))));
+                Ok(Walked::Next)
+            })?;
             gic.or(other).ok_or(DtbError::NoInterruptController)?
         }
     };
     let compatible = node.strings("compatible")?.next().unwrap_or("");
-    // One walk for the ancestors of every `reg` entry.
-    let anc = fdt.ancestors(&node)?;
+    let anc = match anc {
+        Some(anc) => anc,
+        None => fdt.ancestors(&node)?,
+    };
     let region = |i| {
         fdt.reg_translated_in(&node, &anc, i)
             .map(|(base, size)| Region { base, size })
@@ -636,7 +641,7 @@ fn find_psci<'a>(
 
 fn find_cpus<'a>(cpus: Option<Node<'a>>) -> Result<Cpus<'a>, DtbError<'a>> {
     let cpus = cpus.ok_or(DtbError::MissingCpus)?;
-    let (ac, sc) = (cpus.address_cells()?, cpus.size_cells()?);
+    let (ac, sc) = cpus.address_size_cells()?;
     let mut out = Cpus::default();
     for node in cpus.children() {
         let node = node?;
