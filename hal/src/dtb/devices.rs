@@ -67,7 +67,16 @@ pub fn virtio_mmio<'a>(p: &Platform<'a>) -> Result<VirtioMmioList<'a>, DtbError<
     let fdt: &Fdt<'a> = &p.fdt;
     let gic_phandle = p.gic.as_ref().ok().and_then(|g| g.phandle);
     let mut ctl = Controllers::new(fdt, gic_phandle);
+    // The transports' interrupt parent is the GIC (on every board we know): start from the
+    // node `Platform::parse` found instead of a walk to find it again.
+    if let Ok(gic) = &p.gic {
+        if let (Some(ph), Ok(node)) = (gic.phandle, fdt.node_at_offset(gic.offset)) {
+            ctl.know(ph, node);
+        }
+    }
     let mut out = VirtioMmioList::default();
+    // The `reg` cells of the last transport's parent (its siblings share them).
+    let mut cells: Option<(usize, (u32, u32))> = None;
     fdt.walk(|node, anc| {
         // Both in one pass over the node's properties; every other node of the tree is
         // passed over after it.
@@ -79,7 +88,15 @@ pub fn virtio_mmio<'a>(p: &Platform<'a>) -> Result<VirtioMmioList<'a>, DtbError<
         if !listed || matches!(node.str_of("status", status)?, Some("disabled" | "fail")) {
             return Ok(Walked::Next);
         }
-        let (base, size) = fdt.reg_translated_in(node, anc, 0)?;
+        let reg_cells = match (cells, anc.parent_off()) {
+            (Some((at, c)), Some(parent)) if at == parent => c,
+            (_, parent) => {
+                let c = anc.reg_cells()?;
+                cells = parent.map(|at| (at, c));
+                c
+            }
+        };
+        let (base, size) = fdt.reg_translated_cells(node, anc, reg_cells, 0)?;
         let dev = VirtioMmio {
             node: node.display_name(),
             base,

@@ -403,6 +403,12 @@ impl<'a> Fdt<'a> {
         }
     }
 
+    /// The node whose `FDT_BEGIN_NODE` token is at `off` (a [`Node::offset`]); an error if
+    /// no node begins there.
+    pub fn node_at_offset(&self, off: usize) -> Result<Node<'a>, DtbError<'a>> {
+        self.node_at(off)
+    }
+
     /// The node whose `FDT_BEGIN_NODE` token is at `off`.
     fn node_at(&self, off: usize) -> Result<Node<'a>, DtbError<'a>> {
         match self.token(off)? {
@@ -659,7 +665,7 @@ impl<'a> Fdt<'a> {
 
     /// The parent of `node` (`None` for the root).
     pub fn parent(&self, node: &Node<'a>) -> Result<Option<Node<'a>>, DtbError<'a>> {
-        Ok(self.ancestors(node)?.iter().last())
+        Ok(self.ancestors(node)?.parent())
     }
 
     /// Translates `addr`, a `reg` address of `node` (in its parent's address space), to a
@@ -752,10 +758,18 @@ impl<'a> Fdt<'a> {
         anc: &Ancestors<'a>,
         index: usize,
     ) -> Result<(u64, u64), DtbError<'a>> {
-        let (ac, sc) = match anc.iter().last() {
-            Some(p) => p.address_size_cells()?,
-            None => (2, 1),
-        };
+        self.reg_translated_cells(node, anc, anc.reg_cells()?, index)
+    }
+
+    /// [`Fdt::reg_translated_in`] with the parent's `(#address-cells, #size-cells)` already
+    /// read ([`Ancestors::reg_cells`]; siblings share them).
+    pub fn reg_translated_cells(
+        &self,
+        node: &Node<'a>,
+        anc: &Ancestors<'a>,
+        (ac, sc): (u32, u32),
+        index: usize,
+    ) -> Result<(u64, u64), DtbError<'a>> {
         let (addr, size) = Reg::new(node, ac, sc)?
             .nth(index)
             .ok_or(DtbError::MissingReg {
@@ -792,6 +806,28 @@ impl<'a> Ancestors<'a> {
             None
         }
     }
+    /// The node's parent (the last ancestor; `None` for the root).
+    pub fn parent(&self) -> Option<Node<'a>> {
+        self.get(self.len.checked_sub(1)?)
+    }
+
+    /// The cells of the node's `reg`: its parent's `#address-cells` and `#size-cells`
+    /// ((2, 1) for the root, which has no parent).
+    pub fn reg_cells(&self) -> Result<(u32, u32), DtbError<'a>> {
+        match self.parent() {
+            Some(p) => p.address_size_cells(),
+            None => Ok((2, 1)),
+        }
+    }
+
+    /// Where the node's parent (the last ancestor) begins in the structure block: equal for
+    /// siblings, so a walk can reuse what it read from their parent.
+    pub fn parent_off(&self) -> Option<usize> {
+        self.len
+            .checked_sub(1)
+            .and_then(|i| self.offs.get(i).copied())
+    }
+
     /// How many ancestors.
     pub fn len(&self) -> usize {
         self.len
@@ -823,6 +859,11 @@ impl PartialEq for Node<'_> {
 }
 
 impl<'a> Node<'a> {
+    /// Where the node begins in the structure block ([`Fdt::node_at_offset`]).
+    pub fn offset(&self) -> usize {
+        self.off
+    }
+
     /// The name, or `/` for the root.
     pub fn display_name(&self) -> &'a str {
         if self.name.is_empty() {

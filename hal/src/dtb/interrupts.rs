@@ -41,6 +41,9 @@ pub(crate) struct Controllers<'a> {
     fdt: Fdt<'a>,
     gic_phandle: Option<u32>,
     known: Vec<Known<'a>, KNOWN>,
+    /// The `interrupt-parent` the last node without one inherited, and (the offset of) its
+    /// parent node: its siblings inherit the same.
+    inherited: Option<(usize, Option<u32>)>,
 }
 
 impl<'a> Controllers<'a> {
@@ -50,6 +53,7 @@ impl<'a> Controllers<'a> {
             fdt: *fdt,
             gic_phandle,
             known: Vec::new(),
+            inherited: None,
         }
     }
 
@@ -74,15 +78,20 @@ impl<'a> Controllers<'a> {
 
     /// The node whose phandle is `phandle` ([`Fdt::by_phandle`], remembered).
     pub(crate) fn by_phandle(&mut self, phandle: u32) -> Result<Node<'a>, DtbError<'a>> {
-        Ok(self.controller(phandle)?.node)
-    }
-
-    fn controller(&mut self, phandle: u32) -> Result<Known<'a>, DtbError<'a>> {
         if let Some(k) = self.known.iter().find(|k| k.phandle == phandle) {
-            return Ok(*k);
+            return Ok(k.node);
         }
         let node = self.fdt.by_phandle(phandle)?;
-        Ok(self.remember(phandle, node))
+        Ok(self.remember(phandle, node).node)
+    }
+
+    /// `#interrupt-cells` of the node whose phandle is `phandle`.
+    fn cells(&mut self, phandle: u32) -> Result<Result<Option<u32>, DtbError<'a>>, DtbError<'a>> {
+        if let Some(k) = self.known.iter().find(|k| k.phandle == phandle) {
+            return Ok(k.cells);
+        }
+        let node = self.fdt.by_phandle(phandle)?;
+        Ok(self.remember(phandle, node).cells)
     }
 
     /// The node's own `interrupt-parent`, if it names another node.
@@ -166,8 +175,8 @@ impl<'a> Controllers<'a> {
         let bad = DtbError::BadInterrupt {
             node: node.display_name(),
         };
-        let cells_of = |ctrl: &Known<'a>| -> Result<usize, DtbError<'a>> {
-            let c = ctrl.cells?.ok_or(bad)?;
+        let cells_of = |cells: Result<Option<u32>, DtbError<'a>>| -> Result<usize, DtbError<'a>> {
+            let c = cells?.ok_or(bad)?;
             if c == 0 || c > 4 {
                 return Err(bad);
             }
@@ -183,11 +192,10 @@ impl<'a> Controllers<'a> {
                 let mut found = None;
                 for i in 0..=index {
                     let ph = be32(rest, 0).ok_or(bad)?;
-                    let ctrl = self.controller(ph)?;
-                    let len = cells_of(&ctrl)?;
+                    let len = cells_of(self.cells(ph)?)?;
                     let spec = rest.get(4..4 + len).ok_or(bad)?;
                     if i == index {
-                        found = Some(self.decode(node, ph, &ctrl.node, spec)?);
+                        found = Some(self.decode(node, ph, spec)?);
                         break;
                     }
                     rest = rest.get(4 + len..).ok_or(bad)?;
@@ -210,36 +218,40 @@ impl<'a> Controllers<'a> {
                     &walked
                 }
             };
-            for a in anc.iter().rev() {
-                if let Some(p) = a.u32_prop("interrupt-parent")? {
-                    ph = Some(p);
-                    break;
+            ph = match (self.inherited, anc.parent_off()) {
+                // Siblings inherit the same: looked up once per parent.
+                (Some((at, inherited)), Some(parent)) if at == parent => inherited,
+                (_, parent) => {
+                    let mut inherited = None;
+                    for a in anc.iter().rev() {
+                        if let Some(p) = a.u32_prop("interrupt-parent")? {
+                            inherited = Some(p);
+                            break;
+                        }
+                    }
+                    self.inherited = parent.map(|at| (at, inherited));
+                    inherited
                 }
-            }
+            };
         }
         let ph = ph.ok_or(bad)?;
-        let ctrl = self.controller(ph)?;
-        let len = cells_of(&ctrl)?;
+        let len = cells_of(self.cells(ph)?)?;
         for (k, slot) in out.iter_mut().enumerate() {
             let start = (first + k).checked_mul(len).ok_or(bad)?;
             let spec = ints.get(start..start + len).ok_or(bad)?;
-            *slot = self.decode(node, ph, &ctrl.node, spec)?;
+            *slot = self.decode(node, ph, spec)?;
         }
         Ok(())
     }
 
-    /// The specifier `spec` of `node` on the controller `ctrl` (phandle `ph`).
-    fn decode(
-        &mut self,
-        node: &Node<'a>,
-        ph: u32,
-        ctrl: &Node<'a>,
-        spec: &[u8],
-    ) -> Result<Interrupt, DtbError<'a>> {
-        if Some(ph) == self.gic_phandle
-            || (self.gic_phandle.is_none() && is_gic(ctrl))
-            || self.passes_to_gic(ctrl)?
-        {
+    /// The specifier `spec` of `node` on the controller with phandle `ph` (its node is
+    /// looked at only when `ph` is not the GIC's).
+    fn decode(&mut self, node: &Node<'a>, ph: u32, spec: &[u8]) -> Result<Interrupt, DtbError<'a>> {
+        let on_gic = Some(ph) == self.gic_phandle || {
+            let ctrl = self.by_phandle(ph)?;
+            (self.gic_phandle.is_none() && is_gic(&ctrl)) || self.passes_to_gic(&ctrl)?
+        };
+        if on_gic {
             Ok(Interrupt::Intid(gic_intid(node, spec)?))
         } else {
             Ok(Interrupt::NotGic(ph))

@@ -138,6 +138,9 @@ pub struct Gic<'a> {
     pub phandle: Option<u32>,
     /// Its version and register frames.
     pub kind: GicKind,
+    /// Where its node begins in the structure block ([`Fdt::node_at_offset`]): later
+    /// lookups of its interrupts (device discovery) start from the node, not a walk.
+    pub offset: usize,
 }
 
 /// How PSCI calls reach the firmware or hypervisor.
@@ -583,6 +586,7 @@ fn find_gic<'a>(fdt: &Fdt<'a>, root: &Node<'a>) -> Result<(Gic<'a>, Node<'a>), D
             compatible,
             phandle,
             kind,
+            offset: node.offset(),
         },
         node,
     ))
