@@ -296,7 +296,7 @@ impl<'a> Platform<'a> {
         if let (Some(ph), Some(node)) = (gic_phandle, gic_node) {
             ctl.know(ph, node);
         }
-        Ok(Platform {
+        let mut p = Platform {
             fdt,
             model: root.str_prop("model").ok().flatten(),
             compatible: root.str_prop("compatible").ok().flatten(),
@@ -304,10 +304,17 @@ impl<'a> Platform<'a> {
             memory: find_memory(&fdt, &root, top.reserved_memory),
             console: find_console(&fdt, chosen, &mut ctl),
             psci: find_psci(top.psci, top.firmware),
-            cpus: find_cpus(top.cpus),
+            cpus: Ok(Cpus::default()),
             timer: find_timer(&fdt, &mut ctl),
             gic,
-        })
+        };
+        // Filled in place: the list is big (MAX_CPUS entries), and each move of it is a copy.
+        if let Ok(list) = &mut p.cpus {
+            if let Err(e) = find_cpus(top.cpus, list) {
+                p.cpus = Err(e);
+            }
+        }
+        Ok(p)
     }
 }
 
@@ -643,10 +650,10 @@ fn find_psci<'a>(
     }))
 }
 
-fn find_cpus<'a>(cpus: Option<Node<'a>>) -> Result<Cpus<'a>, DtbError<'a>> {
+/// The CPUs of `/cpus` into `out` (empty).
+fn find_cpus<'a>(cpus: Option<Node<'a>>, out: &mut Cpus<'a>) -> Result<(), DtbError<'a>> {
     let cpus = cpus.ok_or(DtbError::MissingCpus)?;
     let (ac, sc) = cpus.address_size_cells()?;
-    let mut out = Cpus::default();
     for node in cpus.children() {
         let node = node?;
         if node.str_prop("device_type")? != Some("cpu") {
@@ -688,7 +695,7 @@ fn find_cpus<'a>(cpus: Option<Node<'a>>) -> Result<Cpus<'a>, DtbError<'a>> {
             out.truncated = true;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn find_timer<'a>(
