@@ -263,3 +263,30 @@ fn a_cpu_without_enable_method_is_a_warning() {
     assert_eq!(plan, [("cpu@0", true), ("cpu@1", false)]);
     assert_eq!(cpu_plan(&p, 0).next().unwrap().1, Ok(StartMethod::Boot));
 }
+
+/// Discovery lists the root's children once (up to 128) and finds /memory and the
+/// `stdout-path` node among them; with more children it walks them again. Either way it
+/// must find what the tree without the extra nodes gives.
+#[test]
+fn many_root_children_find_the_same_platform() {
+    let found = |pad: usize| -> Option<String> {
+        let nodes: String = (0..pad)
+            .map(|i| format!("pad@{i:x} {{ reg = <0x1 0x{i:x} 0x0 0x10>; }};\n"))
+            .collect();
+        let root_props = format!("interrupt-parent = <&gic>;\n{nodes}");
+        let board = Board {
+            root_props: &root_props,
+            ..Board::default()
+        };
+        let b = common::dts_src(&board.dts())?;
+        let p = Platform::parse(&b).unwrap();
+        assert!(p.console.as_ref().unwrap().is_some(), "{pad} pads");
+        Some(format!("{:?} {:?}", p.memory, p.console))
+    };
+    let Some(plain) = found(0) else {
+        return;
+    };
+    for pad in [100, 127, 128, 200] {
+        assert_eq!(found(pad).unwrap(), plain, "{pad} extra root children");
+    }
+}

@@ -520,6 +520,17 @@ impl<'a> Fdt<'a> {
         &self,
         path: &'a str,
     ) -> Result<Option<(Node<'a>, Ancestors<'a>)>, DtbError<'a>> {
+        self.find_in_among(path, None)
+    }
+
+    /// [`Fdt::find_in`], with the root's children already listed (`root_children`: where
+    /// each begins, all of them, in order), so the first component is matched without
+    /// walking the tree.
+    pub fn find_in_among(
+        &self,
+        path: &'a str,
+        root_children: Option<&[usize]>,
+    ) -> Result<Option<(Node<'a>, Ancestors<'a>)>, DtbError<'a>> {
         if !path.starts_with('/') {
             return Ok(None);
         }
@@ -532,14 +543,31 @@ impl<'a> Fdt<'a> {
         for comp in path.split('/').filter(|c| !c.is_empty()) {
             let slot = anc.offs.get_mut(anc.len).ok_or(DtbError::TooDeep)?;
             *slot = node.off;
+            let listed = root_children.filter(|_| anc.len == 0);
             anc.len += 1;
-            let mut found = None;
-            for child in node.children() {
-                let child = child?;
+            let matches = |child: &Node<'a>| {
                 let base = child.name.split('@').next().unwrap_or(child.name);
-                if child.name == comp || (!comp.contains('@') && base == comp) {
-                    found = Some(child);
-                    break;
+                child.name == comp || (!comp.contains('@') && base == comp)
+            };
+            let mut found = None;
+            match listed {
+                Some(offs) => {
+                    for &off in offs {
+                        let child = self.node_at(off)?;
+                        if matches(&child) {
+                            found = Some(child);
+                            break;
+                        }
+                    }
+                }
+                None => {
+                    for child in node.children() {
+                        let child = child?;
+                        if matches(&child) {
+                            found = Some(child);
+                            break;
+                        }
+                    }
                 }
             }
             match found {

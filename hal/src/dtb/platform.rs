@@ -301,8 +301,8 @@ impl<'a> Platform<'a> {
             model: root.str_prop("model").ok().flatten(),
             compatible: root.str_prop("compatible").ok().flatten(),
             bootargs,
-            memory: find_memory(&fdt, &root, top.reserved_memory),
-            console: find_console(&fdt, chosen, &mut ctl),
+            memory: find_memory(&fdt, &root, &top),
+            console: find_console(&fdt, chosen, top.children.as_deref(), &mut ctl),
             psci: find_psci(top.psci, top.firmware),
             cpus: Ok(Cpus::default()),
             timer: find_timer(&fdt, &mut ctl),
@@ -318,11 +318,18 @@ impl<'a> Platform<'a> {
     }
 }
 
+/// Root children whose offsets [`TopNodes`] keeps (QEMU `virt` has about 50).
+const MAX_TOP_NODES: usize = 128;
+
 /// The root's children that discovery looks up by name, found in one pass over them (each
 /// [`Fdt::find`] of a top-level path would walk the root's children again). A name matches
 /// as in [`Fdt::find`]: exactly, or before its `@`; the first match wins.
 #[derive(Default)]
 struct TopNodes<'a> {
+    /// Where each of the root's children begins, when all fit: later passes over them
+    /// (memory nodes, the first component of `stdout-path`) read these instead of walking
+    /// the tree again.
+    children: Option<Vec<usize, MAX_TOP_NODES>>,
     chosen: Option<Node<'a>>,
     reserved_memory: Option<Node<'a>>,
     psci: Option<Node<'a>>,
@@ -332,9 +339,17 @@ struct TopNodes<'a> {
 
 impl<'a> TopNodes<'a> {
     fn find(root: &Node<'a>) -> Result<Self, DtbError<'a>> {
-        let mut t = TopNodes::default();
+        let mut t = TopNodes {
+            children: Some(Vec::new()),
+            ..TopNodes::default()
+        };
         for child in root.children() {
             let child = child?;
+            if let Some(list) = &mut t.children {
+                if list.push(child.offset()).is_err() {
+                    t.children = None;
+                }
+            }
             let base = child.name.split('@').next().unwrap_or(child.name);
             let slot = match base {
                 "chosen" => &mut t.chosen,
@@ -355,12 +370,23 @@ impl<'a> TopNodes<'a> {
 fn find_memory<'a>(
     fdt: &Fdt<'a>,
     root: &Node<'a>,
-    reserved_memory: Option<Node<'a>>,
+    top: &TopNodes<'a>,
 ) -> Result<Memory, DtbError<'a>> {
     let mut m = Memory::default();
     let (ac, sc) = root.address_size_cells()?;
     let mut found = false;
-    for node in root.children() {
+    // The root's children from the offsets `TopNodes` kept, else by walking them again.
+    let mut listed = top
+        .children
+        .iter()
+        .flatten()
+        .map(|&off| fdt.node_at_offset(off));
+    let mut walked = top.children.is_none().then(|| root.children());
+    let mut next = || match &mut walked {
+        Some(w) => w.next(),
+        None => listed.next(),
+    };
+    while let Some(node) = next() {
         let node = node?;
         if node.str_prop("device_type")? != Some("memory") {
             continue;
@@ -377,7 +403,7 @@ fn find_memory<'a>(
     if !found {
         return Err(DtbError::MissingMemory);
     }
-    if let Some(resv) = reserved_memory {
+    if let Some(resv) = top.reserved_memory {
         let (ac, sc) = resv.address_size_cells()?;
         for child in resv.children() {
             let child = child?;
@@ -407,6 +433,7 @@ type StdoutTarget<'a> = (&'a str, Option<&'a str>, Node<'a>, Ancestors<'a>);
 fn resolve_stdout<'a>(
     fdt: &Fdt<'a>,
     chosen: &Node<'a>,
+    top: Option<&[usize]>,
 ) -> Result<Option<StdoutTarget<'a>>, DtbError<'a>> {
     let raw = match chosen.str_prop("stdout-path")? {
         Some(p) => p,
@@ -432,7 +459,9 @@ fn resolve_stdout<'a>(
             len: v.len(),
         })?
     };
-    let (node, anc) = fdt.find_in(path)?.ok_or(DtbError::NoSuchNode(path))?;
+    let (node, anc) = fdt
+        .find_in_among(path, top)?
+        .ok_or(DtbError::NoSuchNode(path))?;
     Ok(Some((target, options, node, anc)))
 }
 
@@ -480,10 +509,11 @@ fn first_uart<'a>(fdt: &Fdt<'a>) -> Result<Option<(Node<'a>, Ancestors<'a>)>, Dt
 fn find_console<'a>(
     fdt: &Fdt<'a>,
     chosen: Option<Node<'a>>,
+    top: Option<&[usize]>,
     ctl: &mut Controllers<'a>,
 ) -> Result<Option<Console<'a>>, DtbError<'a>> {
     let named = match &chosen {
-        Some(chosen) => resolve_stdout(fdt, chosen)?,
+        Some(chosen) => resolve_stdout(fdt, chosen, top)?,
         None => None,
     };
     let (path, options, node, anc) = match named {
