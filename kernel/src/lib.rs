@@ -12,6 +12,7 @@
     unsafe_op_in_unsafe_fn
 )]
 
+#[cfg(feature = "heap")]
 extern crate alloc;
 
 // The public API, under semver: `api`, the `entry!` and `println!`/`print!` macros. The
@@ -30,6 +31,7 @@ pub mod exit;
 #[doc(hidden)]
 pub mod io;
 mod irq;
+#[cfg(feature = "net")]
 mod net;
 mod panic;
 mod percpu;
