@@ -133,7 +133,12 @@ fn banner(p: &hal::dtb::Platform) {
     );
     if let Ok(cpus) = &p.cpus {
         for (i, cpu) in cpus.list.iter().enumerate() {
-            println!("cpu{}: mpidr {:#x}, {:?}", i, cpu.mpidr, cpu.enable_method);
+            println!(
+                "cpu{}: mpidr {:#x}, {}",
+                i,
+                cpu.mpidr,
+                drivers::EnableMethodName(&cpu.enable_method)
+            );
         }
     }
 }
