@@ -117,6 +117,7 @@ pub fn run(n: u32) -> Result<BTreeMap<String, String>, String> {
     let app = crate::new_app::build_template(&dir, name, &util::target_dir().join(name));
     let _ = std::fs::remove_dir_all(&dir);
     let app = app?;
+    check_io_crates(&util::read(&app)?, &util::read(&demo)?)?;
     boot(&app, 2, &[], false)?;
     kv.insert("guest.image_app_bytes".into(), image_len(&app)?.to_string());
     if let Some(s) = stack_stride() {
@@ -129,4 +130,44 @@ pub fn run(n: u32) -> Result<BTreeMap<String, String>, String> {
 fn image_len(elf: &Path) -> Result<usize, String> {
     let bytes = util::read(elf)?;
     Ok(image::image_from_elf(&bytes)?.0.len())
+}
+
+/// The crates of the I/O features, by the names their symbols and debug info carry.
+const IO_CRATES: [&str; 4] = [
+    "linked_list_allocator",
+    "virtio_drivers",
+    "smoltcp",
+    "httparse",
+];
+
+/// The template (no features) links none of [`IO_CRATES`]; the demo (all features) links
+/// each of them, which shows the search finds them.
+fn check_io_crates(app: &[u8], demo: &[u8]) -> Result<(), String> {
+    let has = |elf: &[u8], name: &str| elf.windows(name.len()).any(|w| w == name.as_bytes());
+    for c in IO_CRATES {
+        if has(app, c) {
+            return Err(format!(
+                "the template application links `{c}` (no features asked for it)"
+            ));
+        }
+        if !has(demo, c) {
+            return Err(format!(
+                "`{c}` not found in the demo kernel: the check is broken"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_crates_found_and_refused() {
+        let demo = IO_CRATES.join(" ").into_bytes();
+        assert!(check_io_crates(b"_ZN6kernel3api", &demo).is_ok());
+        assert!(check_io_crates(b"_ZN7smoltcp5iface", &demo).is_err());
+        assert!(check_io_crates(b"", b"smoltcp virtio_drivers").is_err());
+    }
 }
