@@ -109,7 +109,8 @@ pub fn possible_cores() -> usize {
 }
 
 /// The network: virtio-net and a TCP/IP stack (smoltcp). [`net::start`] on the core that
-/// should own the stack, then [`net::tcp_socket`]s used by tasks on any core.
+/// should own the stack, then [`net::tcp_socket`]s used by tasks on any core. Feature `net`.
+#[cfg(feature = "net")]
 pub mod net {
     pub use crate::net::{stack, start, tcp_socket, NetError, Stack, TcpError, TcpSocket};
 }
@@ -168,17 +169,25 @@ pub fn raise_soft_irq() {
 /// let net = virtio_drivers::device::net::VirtIONet::<VirtioHal, _, 16>::new(transport, 2048);
 /// loop { irq.wait().await; /* process the device's queues */ }
 /// ```
+///
+/// `IrqLock` and `IrqWake` are always there; `heap_usage` needs feature `heap`, the rest
+/// feature `virtio`.
 pub mod io {
+    #[cfg(feature = "virtio")]
     pub use crate::io::blk::{Blk, BlkError, OpenError, MAX_REQUEST, QUEUE_SIZE, SECTOR_SIZE};
+    #[cfg(feature = "virtio")]
     pub use crate::io::dma::{dma_alloc, dma_free, VirtioHal};
+    #[cfg(feature = "heap")]
     pub use crate::io::heap::usage as heap_usage;
     pub use crate::io::irq_lock::{IrqGuard, IrqLock};
     pub use crate::io::irq_wake::IrqWake;
+    #[cfg(feature = "virtio")]
     pub use crate::io::virtio::{
         devices as virtio_devices, find as find_virtio, DeviceError, DeviceType, Transport,
         VirtioDevice,
     };
     /// The `virtio-drivers` crate aiolos builds on (its drivers take [`VirtioHal`]).
+    #[cfg(feature = "virtio")]
     pub use virtio_drivers;
 }
 

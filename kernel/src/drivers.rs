@@ -2,7 +2,7 @@
 //! their interrupts (the console's), and one-line summaries of them.
 
 use core::fmt;
-use hal::dtb::{GicKind, Platform, UartKind};
+use hal::dtb::{EnableMethod, GicKind, Platform, UartKind};
 use hal::gic::{Gic, GicV2, GicV3, RedistributorRegion};
 use hal::uart::Uart;
 
@@ -126,6 +126,27 @@ impl fmt::Display for ConsoleSummary<'_> {
         match &self.0.console {
             Ok(Some(c)) => write!(f, "console: {} ({}) at {:#x}", c.node, c.compatible, c.base),
             _ => write!(f, "console: none"),
+        }
+    }
+}
+
+/// A `cpuN:` line's enable method. Written out rather than `{:?}`: `Debug` of the `&str` in
+/// `EnableMethod::Other` would link `core`'s string escaping and its Unicode tables (about
+/// 3 KiB of Image) into every application for one banner line.
+pub struct EnableMethodName<'a>(pub &'a EnableMethod<'a>);
+
+impl fmt::Display for EnableMethodName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            EnableMethod::Psci => f.write_str("psci"),
+            EnableMethod::SpinTable {
+                release_addr: Some(a),
+            } => write!(f, "spin-table, release address {a:#x}"),
+            EnableMethod::SpinTable { release_addr: None } => {
+                f.write_str("spin-table, no release address")
+            }
+            EnableMethod::Other(m) => write!(f, "unsupported enable-method \"{m}\""),
+            EnableMethod::None => f.write_str("no enable-method"),
         }
     }
 }

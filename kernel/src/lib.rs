@@ -12,6 +12,7 @@
     unsafe_op_in_unsafe_fn
 )]
 
+#[cfg(feature = "heap")]
 extern crate alloc;
 
 // The public API, under semver: `api`, the `entry!` and `println!`/`print!` macros. The
@@ -30,6 +31,7 @@ pub mod exit;
 #[doc(hidden)]
 pub mod io;
 mod irq;
+#[cfg(feature = "net")]
 mod net;
 mod panic;
 mod percpu;
@@ -131,7 +133,12 @@ fn banner(p: &hal::dtb::Platform) {
     );
     if let Ok(cpus) = &p.cpus {
         for (i, cpu) in cpus.list.iter().enumerate() {
-            println!("cpu{}: mpidr {:#x}, {:?}", i, cpu.mpidr, cpu.enable_method);
+            println!(
+                "cpu{}: mpidr {:#x}, {}",
+                i,
+                cpu.mpidr,
+                drivers::EnableMethodName(&cpu.enable_method)
+            );
         }
     }
 }

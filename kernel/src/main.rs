@@ -1,12 +1,14 @@
 //! The demo unikernel that `cargo run` boots: on all cores, a cross-core ping-pong, a bottom
 //! half scheduled from an interrupt, timers of several lengths and a worker-pool offload;
 //! with `interactive` on the command line, an echo of console input. It ends with the
-//! per-core statistics table and `exit: ok`.
+//! per-core statistics table and `exit: ok`. `blk-test` needs feature `virtio` and `serve`
+//! feature `serve` (both in the package's defaults); a build without them says so and fails.
 //! (The guest benchmarks of `cargo xtask bench` are the package's second binary,
 //! `demo/bench.rs`.)
 #![no_std]
 #![no_main]
 
+#[cfg(feature = "heap")]
 extern crate alloc;
 
 mod demo;
@@ -21,8 +23,10 @@ fn main() {
         return;
     }
     if has_bootarg("blk-test") {
-        demo::blk::start();
-        return;
+        #[cfg(feature = "virtio")]
+        return demo::blk::start();
+        #[cfg(not(feature = "virtio"))]
+        exit_fail(format_args!("blk-test: built without feature `virtio`"));
     }
     if demo::MAIN.spawn(this_context(), demo::run()).is_err() {
         exit_fail(format_args!("cannot spawn the demo task"));

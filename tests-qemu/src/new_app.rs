@@ -221,6 +221,32 @@ fn app_cargo(dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// The template as an application named `name`, generated afresh in `dir` and built with
+/// `cargo build --release` in `target_dir`: `cargo xtask bench`'s smallest real
+/// application (its Image size). Progress goes to stderr. Returns the ELF.
+pub fn build_template(dir: &Path, name: &str, target_dir: &Path) -> Result<PathBuf, String> {
+    let _ = std::fs::remove_dir_all(dir);
+    generate(dir, name)?;
+    let mut cmd = app_cargo(dir, &["build", "--release"]);
+    cmd.env("CARGO_TARGET_DIR", target_dir);
+    eprintln!("{}", util::display_command(&cmd));
+    let c = util::run_captured(&mut cmd, Duration::from_secs(1200))
+        .map_err(|e| format!("template build: cannot run cargo: {e}"))?;
+    if !c.success() {
+        return Err(format!(
+            "template build: exit status {:?}{}\n{}",
+            c.code,
+            if c.timed_out { ", timed out" } else { "" },
+            util::tail(&c.stderr, 40)
+        ));
+    }
+    let elf = target_dir.join("aarch64-unknown-none/release").join(name);
+    if !elf.exists() {
+        return Err(format!("{} was not produced", elf.display()));
+    }
+    Ok(elf)
+}
+
 fn run_ok(what: &str, cmd: &mut Command, timeout_s: u64) -> Result<util::Captured, String> {
     println!("==> {what}: {}", util::display_command(cmd));
     let c = util::run_captured(cmd, Duration::from_secs(timeout_s))

@@ -141,6 +141,7 @@ extern "C" fn early_main(dtb_ptr: usize, entry_el: u64, image_base: usize) {
 static HEAP: BootCell<Span> = BootCell::new();
 
 /// The RAM set aside for the heap (empty if there was no room).
+#[cfg(feature = "heap")]
 pub fn heap_span() -> Span {
     HEAP.get().copied().unwrap_or(Span { start: 0, end: 0 })
 }

@@ -1,9 +1,11 @@
 //! The demo's steps, one file each.
 
 mod bh_irq;
+#[cfg(feature = "virtio")]
 pub mod blk;
 mod echo;
 mod ping_pong;
+#[cfg(feature = "serve")]
 mod serve;
 mod timers;
 mod workers;
@@ -16,7 +18,10 @@ task_pool!(pub static MAIN: run, 1);
 pub async fn run() {
     if has_bootarg("serve") {
         // Serves until QEMU is stopped: no `exit:` line.
+        #[cfg(feature = "serve")]
         return serve::run().await;
+        #[cfg(not(feature = "serve"))]
+        exit_fail(format_args!("serve: built without feature `serve`"));
     }
     let cores = cores_online();
     println!("demo: {} core(s), {} ticks/s", cores, ticks_per_second());

@@ -10,11 +10,15 @@
 //! - [`irq_lock`]: [`IrqLock`], a spin lock held with IRQs masked.
 //! - [`blk`]: the async virtio-blk driver.
 
+#[cfg(feature = "virtio")]
 pub mod blk;
+#[cfg(feature = "virtio")]
 pub mod dma;
+#[cfg(feature = "heap")]
 pub mod heap;
 pub mod irq_lock;
 pub mod irq_wake;
+#[cfg(feature = "virtio")]
 pub mod virtio;
 
 pub use irq_lock::IrqLock;
@@ -22,13 +26,26 @@ pub use irq_wake::IrqWake;
 
 /// Bring up I/O on the primary core during boot, after the GIC and the runtime: the heap,
 /// then the virtio devices of the DTB.
+/// Each part only with its feature (`heap`, `virtio`; kernel/Cargo.toml).
 pub fn init(p: &hal::dtb::Platform<'static>) {
+    #[cfg(feature = "heap")]
     heap::init();
+    #[cfg(feature = "virtio")]
     virtio::discover(p);
+    #[cfg(not(feature = "virtio"))]
+    let _ = p;
 }
 
 /// The banner's lines: the heap, and each virtio device found.
 pub fn print_summary() {
+    #[cfg(feature = "heap")]
+    print_heap();
+    #[cfg(feature = "virtio")]
+    print_virtio();
+}
+
+#[cfg(feature = "heap")]
+fn print_heap() {
     let span = crate::boot::heap_span();
     let (size, _) = heap::usage();
     if size == 0 {
@@ -41,6 +58,10 @@ pub fn print_summary() {
             size >> 20
         );
     }
+}
+
+#[cfg(feature = "virtio")]
+fn print_virtio() {
     for d in virtio::devices() {
         match d.transport {
             virtio::Transport::Mmio { base, version, .. } => crate::println!(
@@ -55,8 +76,10 @@ pub fn print_summary() {
     }
 }
 
+#[cfg(feature = "virtio")]
 struct IrqName(Option<u32>, bool);
 
+#[cfg(feature = "virtio")]
 impl core::fmt::Display for IrqName {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self.0 {

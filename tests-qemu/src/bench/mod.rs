@@ -24,7 +24,8 @@ run, the ratio, the target with ✔/✘):
   guest  the kernel's `bench` binary (release, kernel/src/demo/bench.rs), booted twice under QEMU
          `-icount shift=0,sleep=off` (instruction counts; both boots must agree), once more
          without icount for the busy producer/consumer's kick share; the demo kernel's
-         stress under icount and its Image size
+         stress under icount; the Image sizes of the demo kernel, of the demo without
+         its I/O features, and of the `new-app` template (no features), each booted
 Writes target/bench/bench.md (the table), bench.svg (wake-latency histogram per core, the
 host ratios) and bench.kv (key=value; the previous run's is kept as bench.prev.kv).
 Exits non-zero only when something did not run (a missed target is a ✘ in the table).

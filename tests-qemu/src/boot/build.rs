@@ -24,6 +24,10 @@ pub struct KernelBuild {
     pub mutant: Option<String>,
     /// `CARGO_TARGET_DIR` for this build; `None` = the workspace's target directory.
     pub target_dir: Option<PathBuf>,
+    /// `--no-default-features --features LIST`: only these package features (`""` = none);
+    /// `None` = the package's defaults. Give such a build its own `target_dir` (the ELF's
+    /// path does not name the features).
+    pub features: Option<&'static str>,
 }
 
 /// How a build shows itself.
@@ -44,6 +48,7 @@ impl KernelBuild {
             profile: "release",
             mutant: None,
             target_dir: None,
+            features: None,
         }
     }
 
@@ -82,6 +87,12 @@ impl KernelBuild {
         cmd.args(["-p", self.package]);
         if let Some(b) = self.bin {
             cmd.args(["--bin", b]);
+        }
+        if let Some(f) = self.features {
+            cmd.arg("--no-default-features");
+            if !f.is_empty() {
+                cmd.args(["--features", f]);
+            }
         }
         if let Some(m) = &self.mutant {
             cmd.arg("--config").arg(format!(
@@ -169,6 +180,21 @@ mod tests {
         assert_eq!(
             util::display_command(&d.command()),
             "cargo build --profile dev -p aiolos --bin app"
+        );
+        let f = KernelBuild {
+            features: Some("stats"),
+            ..KernelBuild::release()
+        };
+        assert_eq!(
+            util::display_command(&f.command()),
+            "cargo build --release -p aiolos --bin kernel --no-default-features --features stats"
+        );
+        let none = KernelBuild {
+            features: Some(""),
+            ..KernelBuild::release()
+        };
+        assert!(
+            util::display_command(&none.command()).ends_with("--bin kernel --no-default-features")
         );
     }
 }

@@ -108,6 +108,41 @@ pub const STEPS: &[Step] = &[
         ..Step::DEFAULT
     },
     Step {
+        // The kernel's I/O features one level at a time (the defaults have all of them,
+        // clippy-nostats none): an application that turns on only the heap, or virtio
+        // without the TCP/IP stack, must build clean.
+        name: "clippy-features-heap",
+        argv: &[
+            "cargo",
+            "clippy",
+            "-p",
+            "aiolos",
+            "--no-default-features",
+            "--features",
+            "heap",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        ..Step::DEFAULT
+    },
+    Step {
+        name: "clippy-features-virtio",
+        argv: &[
+            "cargo",
+            "clippy",
+            "-p",
+            "aiolos",
+            "--no-default-features",
+            "--features",
+            "stats,virtio",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        ..Step::DEFAULT
+    },
+    Step {
         name: "unit-executor",
         argv: &[
             "cargo",
