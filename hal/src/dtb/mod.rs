@@ -5,6 +5,7 @@
 //! - [`platform`]: [`Platform::parse`], the description the kernel needs.
 //! - [`check`]: [`bootability`] (what the kernel requires) and the [`Report`] text.
 //! - [`error`]: [`DtbError`], what can be wrong with a blob.
+//! - [`devices`], [`pci`]: virtio-mmio transports and generic PCIe host bridges.
 //!
 //! # Constraints
 //!
@@ -47,6 +48,7 @@ pub mod check;
 pub mod devices;
 pub mod error;
 pub mod fdt;
+pub mod pci;
 pub mod platform;
 
 pub use check::{
@@ -55,6 +57,7 @@ pub use check::{
 };
 pub use devices::{virtio_mmio, VirtioMmio, VirtioMmioList};
 pub use error::DtbError;
+pub use pci::{pci_hosts, IntxRoute, PciError, PciHost, PciHosts, PciSpace, PciWindow};
 pub use platform::{
     Conduit, Console, Cpu, Cpus, EnableMethod, Gic, GicKind, Interrupt, Memory, Platform, Psci,
     PsciVersion, Region, Regions, Timer, UartKind, FIRST_UART, GICV2_COMPATIBLES, GICV3_COMPATIBLE,
