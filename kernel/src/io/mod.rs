@@ -7,6 +7,7 @@
 //! - [`virtio`]: the devices found in the DTB; `claim` a transport, `bind_irq` its
 //!   interrupt to get an [`IrqWake`].
 //! - [`irq_wake`]: [`IrqWake`], what an interrupt handler fires and a task awaits.
+//! - [`pci`]: virtio over PCIe ECAM: enumerate, place BARs, route INTx.
 //! - [`irq_lock`]: [`IrqLock`], a spin lock held with IRQs masked.
 //! - [`blk`]: the async virtio-blk driver.
 
@@ -15,6 +16,7 @@ pub mod dma;
 pub mod heap;
 pub mod irq_lock;
 pub mod irq_wake;
+pub mod pci;
 pub mod virtio;
 
 pub use irq_lock::IrqLock;
@@ -49,6 +51,16 @@ pub fn print_summary() {
                 base,
                 version,
                 d.node,
+                IrqName(d.irq, d.edge)
+            ),
+            virtio::Transport::Pci(f) => crate::println!(
+                "virtio: {:?} on pci {:02x}:{:02x}.{} ({}, bar {:#x}), irq {}",
+                d.kind,
+                f.bus,
+                f.device,
+                f.function,
+                d.node,
+                f.bar,
                 IrqName(d.irq, d.edge)
             ),
         }
