@@ -115,6 +115,9 @@ fn virt_dts() -> Option<String> {
     }
 }
 
+/// A change to the cells of `interrupt-map`.
+type Edit = dyn Fn(&mut Vec<String>);
+
 /// `dts` with the cells of `interrupt-map` changed by `f`.
 fn with_map(dts: &str, f: impl Fn(&mut Vec<String>)) -> String {
     let start = dts.find("interrupt-map = <").unwrap() + "interrupt-map = <".len();
@@ -154,7 +157,7 @@ fn corrupt_interrupt_map_is_a_clear_error() {
     let p = Platform::parse(&same).unwrap();
     assert_eq!(pci_hosts(&p).unwrap().list[0].intx.len(), 16);
     // Each QEMU entry: 3 address + 1 pin + phandle + 2 GIC address + 3 GIC specifier = 10.
-    let cases: [(&str, &dyn Fn(&mut Vec<String>)); 5] = [
+    let cases: [(&str, &Edit); 5] = [
         ("truncated", &|c: &mut Vec<String>| {
             c.pop();
         }),

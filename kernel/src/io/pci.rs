@@ -21,7 +21,6 @@
 //! handler ([`super::virtio::on_irq`]) reads it for every bound device on the INTID, before
 //! the GIC's EOI: an unread ISR would take the interrupt again at once, forever.
 
-use super::virtio::DeviceType;
 use alloc::vec::Vec;
 use hal::dtb::{PciHost, Platform};
 use virtio_drivers::transport::pci::bus::{
@@ -29,6 +28,7 @@ use virtio_drivers::transport::pci::bus::{
     PCI_CAP_ID_VNDR,
 };
 use virtio_drivers::transport::pci::virtio_device_type;
+use virtio_drivers::transport::DeviceType;
 
 /// The virtio PCI vendor ID (Red Hat / Qumranet).
 pub const VIRTIO_VENDOR: u16 = 0x1af4;
@@ -219,18 +219,8 @@ pub fn discover(p: &Platform<'static>) -> Vec<PciVirtio> {
             .filter_map(|(df, info)| Some((df, virtio_device_type(&info)?)))
             .collect();
         for (df, kind) in functions {
-            match set_up(&mut root, ecam, h, &mut window, df) {
-                Ok((isr, bar, irq)) => found.push(PciVirtio {
-                    kind,
-                    ecam,
-                    bus: df.bus,
-                    device: df.device,
-                    function: df.function,
-                    isr,
-                    bar,
-                    irq,
-                    node: h.node,
-                }),
+            match set_up(&mut root, ecam, h, &mut window, df, kind) {
+                Ok(f) => found.push(f),
                 Err(why) => crate::println!(
                     "pci: {} {:02x}:{:02x}.{}: {why}",
                     h.node,
@@ -245,15 +235,16 @@ pub fn discover(p: &Platform<'static>) -> Vec<PciVirtio> {
 }
 
 /// Place `df`'s memory BARs, find its ISR register and INTx route, enable memory decode and
-/// bus mastering. Returns (ISR address, lowest BAR, INTx). `ecam` is `root`'s own window
+/// bus mastering. `ecam` is `root`'s own window
 /// (`PciRoot` has no accessor for the capability body and the interrupt pin).
 fn set_up(
     root: &mut PciRoot<Ecam>,
     ecam: Ecam,
-    h: &PciHost<'_>,
+    h: &PciHost<'static>,
     window: &mut Window,
     df: DeviceFunction,
-) -> Result<(usize, u64, Option<(u32, bool)>), &'static str> {
+    kind: DeviceType,
+) -> Result<PciVirtio, &'static str> {
     // Decode off while BARs move (bar_info also turns it off while sizing).
     root.set_command(df, Command::empty());
     let mut bars = [0u64; 6];
@@ -300,5 +291,15 @@ fn set_up(
         .map(|r| (r.intid, r.edge));
     root.set_command(df, Command::MEMORY_SPACE | Command::BUS_MASTER);
     let bar = bars.iter().copied().filter(|&b| b != 0).min().unwrap_or(0);
-    Ok((isr, bar, irq))
+    Ok(PciVirtio {
+        kind,
+        ecam,
+        bus: df.bus,
+        device: df.device,
+        function: df.function,
+        isr,
+        bar,
+        irq,
+        node: h.node,
+    })
 }
