@@ -211,3 +211,27 @@ fn no_host_bridge_without_pcie_node() {
     assert!(pci_hosts(&p).unwrap().list.is_empty());
     assert!(common::report(&b).contains("pci: 0 host bridge(s)"));
 }
+
+#[test]
+fn fvp_base_revc_board_dtb() {
+    // A real board tree (Arm FVP Base RevC): bus-range 0-1 in a 256 MiB ECAM, one 32-bit
+    // window, a mask that ignores the device number (every slot's INTx on the same four SPIs).
+    let Some(b) = common::shared_dtb("fvp-base-revc.dtb") else {
+        return;
+    };
+    let p = Platform::parse(&b).unwrap();
+    let hosts = pci_hosts(&p).unwrap();
+    let h = &hosts.list[0];
+    assert_eq!((h.ecam_base, h.bus_start, h.bus_end), (0x4000_0000, 0, 1));
+    let m = h.mem32.unwrap();
+    assert_eq!((m.cpu_addr, m.size), (0x5000_0000, 0x1000_0000));
+    assert_eq!((h.mem64, h.io), (None, None));
+    assert_eq!(
+        h.config_address(2, 0, 0),
+        None,
+        "bus 2 is outside bus-range"
+    );
+    for dev in [0u8, 5, 31] {
+        assert_eq!(h.intx(0, dev, 0, 2).map(|r| r.intid), Some(201));
+    }
+}
