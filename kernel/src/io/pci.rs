@@ -235,8 +235,8 @@ pub fn discover(p: &Platform<'static>) -> Vec<PciVirtio> {
 }
 
 /// Place `df`'s memory BARs, find its ISR register and INTx route, enable memory decode and
-/// bus mastering. `ecam` is `root`'s own window
-/// (`PciRoot` has no accessor for the capability body and the interrupt pin).
+/// bus mastering. `ecam` is `root`'s own window (`PciRoot` has no accessor for the
+/// capability body and the interrupt pin).
 fn set_up(
     root: &mut PciRoot<Ecam>,
     ecam: Ecam,
@@ -274,8 +274,14 @@ fn set_up(
     let mut isr = None;
     for cap in root.capabilities(df) {
         if cap.id == PCI_CAP_ID_VNDR && (cap.private_header >> 8) as u8 == CAP_ISR_CFG {
-            let bar = ecam.read_word(df, cap.offset + 4) as u8;
-            let offset = ecam.read_word(df, cap.offset + 8);
+            // virtio_pci_cap: bar at +4 (a byte), offset at +8 (a word).
+            let (Some(at_bar), Some(at_offset)) =
+                (cap.offset.checked_add(4), cap.offset.checked_add(8))
+            else {
+                return Err("ISR capability past the configuration header");
+            };
+            let bar = ecam.read_word(df, at_bar) as u8;
+            let offset = ecam.read_word(df, at_offset);
             let base = *bars.get(usize::from(bar)).ok_or("ISR in a bad BAR")?;
             if base == 0 {
                 return Err("ISR in a BAR that is not memory");

@@ -46,6 +46,32 @@ pub const KVM_CHECKS: &[KvmCheck] = &[
         ..KvmCheck::DEFAULT
     },
     KvmCheck {
+        // The block test (write, PSCI SYSTEM_RESET, read back) on virtio-pci under KVM: BARs
+        // placed by the guest, INTx through the GICv3 injected by KVM.
+        name: "kvm-blk-pci-smp4",
+        args: &[
+            "--smp",
+            "4",
+            "--blk",
+            "virtio-blk-pci",
+            "--append",
+            "blk-test",
+        ],
+        ..KvmCheck::DEFAULT
+    },
+    KvmCheck {
+        name: "kvm-blk-mmio-smp1",
+        args: &[
+            "--smp",
+            "1",
+            "--blk",
+            "virtio-blk-device",
+            "--append",
+            "blk-test",
+        ],
+        ..KvmCheck::DEFAULT
+    },
+    KvmCheck {
         name: "kvm-mutant-timer-arm-unmasked",
         args: &["--smp", "4", "--append", "stress"],
         mutant: Some("timer_arm_unmasked"),
