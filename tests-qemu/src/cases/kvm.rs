@@ -1,7 +1,8 @@
 //! Runs under real (nested) KVM through `cargo xtask kvm` (`boot::kvm`); skipped by
 //! `--quick`. Under KVM trapped WFI really blocks, interrupts are injected at once and every
-//! GIC MMIO access exits to the VMM: the in-guest tests must pass there too, and the stress
-//! must still catch the timer-arming mutant.
+//! GIC MMIO access exits to the VMM: the in-guest tests must pass there too, the stress
+//! must still catch the timer-arming mutant, and the block test (`--blk`, issue 11) must pass
+//! on virtio-pci and virtio-mmio and catch the `virtio_no_wake` mutant.
 
 use std::process::Command;
 use std::time::Duration;
@@ -70,6 +71,20 @@ pub const KVM_CHECKS: &[KvmCheck] = &[
             "blk-test",
         ],
         ..KvmCheck::DEFAULT
+    },
+    KvmCheck {
+        // Negative control of the two above: the device interrupt's wake dropped, so the
+        // block test's watchdog must end it `exit: fail` under KVM too.
+        name: "kvm-mutant-virtio_no_wake-blk-pci",
+        args: &[
+            "--smp",
+            "4",
+            "--blk",
+            "virtio-blk-pci",
+            "--append",
+            "blk-test",
+        ],
+        mutant: Some("virtio_no_wake"),
     },
     KvmCheck {
         name: "kvm-mutant-timer-arm-unmasked",
