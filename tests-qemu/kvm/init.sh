@@ -9,6 +9,8 @@
 #   aiolos.smp=N  aiolos.mem=SIZE  aiolos.timeout=SECS  aiolos.append=PERCENT-ENCODED
 #   aiolos.reboot=1  (the soak: no -no-reboot, a guest's PSCI SYSTEM_RESET boots it again;
 #                     the host stops the outer VM once it has counted its rounds)
+#   aiolos.blk=DEVICE  (a fresh zeroed 8 MiB /disk.img as QEMU device DEVICE, e.g.
+#                     virtio-blk-pci: the block test under KVM)
 # Every line the host parses starts with `aiolos-kvm:` or is one of the `===` markers.
 
 /bin/busybox mkdir -p /proc /sys /dev /tmp /usr/bin /usr/sbin /sbin
@@ -23,13 +25,14 @@ off() { sync; poweroff -f; sleep 5; echo o > /proc/sysrq-trigger; }
 
 say "outer up at $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus"
 
-SMP=1; MEM=256M; TIMEOUT=240; APPEND=; NOREBOOT=-no-reboot
+SMP=1; MEM=256M; TIMEOUT=240; APPEND=; NOREBOOT=-no-reboot; BLK=
 for w in $(cat /proc/cmdline); do
 	case "$w" in
 	aiolos.smp=*) SMP="${w#aiolos.smp=}" ;;
 	aiolos.mem=*) MEM="${w#aiolos.mem=}" ;;
 	aiolos.timeout=*) TIMEOUT="${w#aiolos.timeout=}" ;;
 	aiolos.reboot=1) NOREBOOT= ;;
+	aiolos.blk=*) BLK="${w#aiolos.blk=}" ;;
 	aiolos.append=*) APPEND="$(printf '%b' "$(echo "${w#aiolos.append=}" | sed 's/%/\\x/g')")" ;;
 	esac
 done
@@ -47,6 +50,10 @@ say "accel: kvm ($(ls -l /dev/kvm | sed 's/  */ /g'))"
 set -- -M virt,gic-version=3 -accel kvm -cpu host -smp "$SMP" -m "$MEM" \
 	-nographic -nic none $NOREBOOT -kernel /guest.elf
 [ -n "$APPEND" ] && set -- "$@" -append "$APPEND"
+if [ -n "$BLK" ]; then
+	dd if=/dev/zero of=/disk.img bs=1M count=8 2>/dev/null || { say "cannot make /disk.img"; echo "=== guest end rc=124 ==="; off; }
+	set -- "$@" -drive if=none,file=/disk.img,format=raw,id=d0 -device "$BLK,drive=d0"
+fi
 say "inner: qemu-system-aarch64 $*"
 say "inner timeout: ${TIMEOUT} s"
 

@@ -534,6 +534,7 @@ impl fmt::Display for Report<'_, '_> {
                 }
             }
         }
+        super::pci::report(f, p)?;
         writeln!(f, "bootargs: {}", p.bootargs.unwrap_or("(none)"))?;
         match bootability(p) {
             Ok(b) => writeln!(f, "bootable: {b}"),

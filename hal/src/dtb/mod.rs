@@ -6,6 +6,7 @@
 //! - [`interrupts`]: interrupt specifiers to GIC INTIDs, controllers found once.
 //! - [`check`]: [`bootability`] (what the kernel requires) and the [`Report`] text.
 //! - [`error`]: [`DtbError`], what can be wrong with a blob.
+//! - [`devices`], [`pci`]: virtio-mmio transports and generic PCIe host bridges.
 //!
 //! # Constraints
 //!
@@ -49,6 +50,7 @@ pub mod devices;
 pub mod error;
 pub mod fdt;
 pub mod interrupts;
+pub mod pci;
 pub mod platform;
 
 pub use check::{
@@ -57,6 +59,7 @@ pub use check::{
 };
 pub use devices::{virtio_mmio, VirtioMmio, VirtioMmioList};
 pub use error::DtbError;
+pub use pci::{pci_hosts, IntxRoute, PciError, PciHost, PciHosts, PciSpace, PciWindow};
 pub use platform::{
     Conduit, Console, Cpu, Cpus, EnableMethod, Gic, GicKind, Interrupt, Memory, Platform, Psci,
     PsciVersion, Region, Regions, Timer, UartKind, FIRST_UART, GICV2_COMPATIBLES, GICV3_COMPATIBLE,

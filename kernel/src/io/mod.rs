@@ -7,6 +7,7 @@
 //! - [`virtio`]: the devices found in the DTB; `claim` a transport, `bind_irq` its
 //!   interrupt to get an [`IrqWake`].
 //! - [`irq_wake`]: [`IrqWake`], what an interrupt handler fires and a task awaits.
+//! - [`pci`]: virtio over PCIe ECAM: enumerate, place BARs, route INTx.
 //! - [`irq_lock`]: [`IrqLock`], a spin lock held with IRQs masked.
 //! - [`blk`]: the async virtio-blk driver.
 
@@ -18,6 +19,8 @@ pub mod dma;
 pub mod heap;
 pub mod irq_lock;
 pub mod irq_wake;
+#[cfg(feature = "virtio")]
+pub mod pci;
 #[cfg(feature = "virtio")]
 pub mod virtio;
 
@@ -70,6 +73,16 @@ fn print_virtio() {
                 base,
                 version,
                 d.node,
+                IrqName(d.irq, d.edge)
+            ),
+            virtio::Transport::Pci(f) => crate::println!(
+                "virtio: {:?} on pci {:02x}:{:02x}.{} ({}, bar {:#x}), irq {}",
+                d.kind,
+                f.bus,
+                f.device,
+                f.function,
+                d.node,
+                f.bar,
                 IrqName(d.irq, d.edge)
             ),
         }

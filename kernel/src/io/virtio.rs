@@ -1,11 +1,13 @@
 //! The virtio devices of the machine: discovered once at boot from the DTB (virtio-mmio
-//! transports whose DeviceID register is not 0), handed to drivers with
+//! transports whose DeviceID register is not 0, and virtio functions on the root bus of a
+//! generic PCIe host bridge, set up by [`super::pci`]), handed to drivers with
 //! [`VirtioDevice::claim`] (a `virtio-drivers` transport) and wired to an interrupt with
 //! [`VirtioDevice::bind_irq`].
 //!
 //! Every device interrupt goes through one handler, [`on_irq`]: for each bound device on the
 //! INTID it reads and acknowledges the transport's interrupt status (virtio-mmio
-//! InterruptStatus / InterruptACK) and, if the device had raised it, fires the device's
+//! InterruptStatus / InterruptACK; virtio-pci the ISR status byte, whose read clears it and
+//! deasserts the level-triggered INTx line) and, if the device had raised it, fires the device's
 //! [`IrqWake`] (wake the waiting task, schedule the attached bottom half). It never touches
 //! a virtqueue: the driver does that in task context.
 
@@ -14,6 +16,7 @@ use alloc::vec::Vec;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
+use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::SomeTransport;
 
 pub use virtio_drivers::transport::DeviceType;
@@ -39,6 +42,8 @@ pub enum Transport {
         /// virtio-mmio version (1 = legacy, 2 = modern).
         version: u32,
     },
+    /// A virtio function on a PCIe root bus (ECAM), its BARs placed by [`super::pci`].
+    Pci(super::pci::PciVirtio),
 }
 
 /// Why a device could not be claimed or bound.
@@ -136,6 +141,18 @@ pub fn discover(p: &hal::dtb::Platform<'static>) {
                 wake: IrqWake::new(),
             });
         }
+        for f in super::pci::discover(p) {
+            found.push(VirtioDevice {
+                kind: f.kind,
+                transport: Transport::Pci(f),
+                irq: f.irq.map(|(i, _)| i),
+                edge: f.irq.is_some_and(|(_, e)| e),
+                node: f.node,
+                claimed: AtomicBool::new(false),
+                bound: AtomicBool::new(false),
+                wake: IrqWake::new(),
+            });
+        }
         found
     });
 }
@@ -177,6 +194,14 @@ impl VirtioDevice {
                 let t = unsafe { MmioTransport::new(header, size) }
                     .map_err(|_| DeviceError::Transport)?;
                 Ok(SomeTransport::Mmio(t))
+            }
+            Transport::Pci(f) => {
+                let t = PciTransport::new::<super::dma::VirtioHal, _>(
+                    &mut f.root(),
+                    f.device_function(),
+                )
+                .map_err(|_| DeviceError::Transport)?;
+                Ok(SomeTransport::Pci(t))
             }
         }
     }
@@ -220,6 +245,14 @@ impl VirtioDevice {
                     }
                     status != 0
                 }
+            }
+            Transport::Pci(f) => {
+                // SAFETY: the ISR status byte in a BAR `pci::discover` placed in the host's
+                // memory window (identity mapped as Device memory). Reading it clears it and
+                // deasserts INTx; the drivers never read it (`ack_interrupt` is unused), so a
+                // status is never lost to them.
+                let status = unsafe { core::ptr::read_volatile(f.isr as *const u8) };
+                status != 0
             }
         }
     }

@@ -1,7 +1,8 @@
 //! Runs under real (nested) KVM through `cargo xtask kvm` (`boot::kvm`); skipped by
 //! `--quick`. Under KVM trapped WFI really blocks, interrupts are injected at once and every
-//! GIC MMIO access exits to the VMM: the in-guest tests must pass there too, and the stress
-//! must still catch the timer-arming mutant.
+//! GIC MMIO access exits to the VMM: the in-guest tests must pass there too, the stress
+//! must still catch the timer-arming mutant, and the block test (`--blk`, issue 11) must pass
+//! on virtio-pci and virtio-mmio and catch the `virtio_no_wake` mutant.
 
 use std::process::Command;
 use std::time::Duration;
@@ -44,6 +45,46 @@ pub const KVM_CHECKS: &[KvmCheck] = &[
         // CNTV_CTL/CVAL and GIC view, naming not armed / masked / fired but not injected.
         args: &["--smp", "4", "--append", "stress stress_irq=0"],
         ..KvmCheck::DEFAULT
+    },
+    KvmCheck {
+        // The block test (write, PSCI SYSTEM_RESET, read back) on virtio-pci under KVM: BARs
+        // placed by the guest, INTx through the GICv3 injected by KVM.
+        name: "kvm-blk-pci-smp4",
+        args: &[
+            "--smp",
+            "4",
+            "--blk",
+            "virtio-blk-pci",
+            "--append",
+            "blk-test",
+        ],
+        ..KvmCheck::DEFAULT
+    },
+    KvmCheck {
+        name: "kvm-blk-mmio-smp1",
+        args: &[
+            "--smp",
+            "1",
+            "--blk",
+            "virtio-blk-device",
+            "--append",
+            "blk-test",
+        ],
+        ..KvmCheck::DEFAULT
+    },
+    KvmCheck {
+        // Negative control of the two above: the device interrupt's wake dropped, so the
+        // block test's watchdog must end it `exit: fail` under KVM too.
+        name: "kvm-mutant-virtio_no_wake-blk-pci",
+        args: &[
+            "--smp",
+            "4",
+            "--blk",
+            "virtio-blk-pci",
+            "--append",
+            "blk-test",
+        ],
+        mutant: Some("virtio_no_wake"),
     },
     KvmCheck {
         name: "kvm-mutant-timer-arm-unmasked",

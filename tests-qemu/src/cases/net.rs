@@ -29,6 +29,10 @@ pub const LOAD_CONNS: usize = 64;
 /// Requests of the load, in all.
 pub const LOAD_REQUESTS: usize = 2048;
 
+/// The QEMU virtio-net device of each transport.
+pub const NET_MMIO: &str = "virtio-net-device";
+pub const NET_PCI: &str = "virtio-net-pci";
+
 /// One boot of the service.
 pub struct NetCase {
     pub name: &'static str,
@@ -38,38 +42,74 @@ pub struct NetCase {
     pub bootargs: &'static str,
     /// A negative control: the kernel built with this mutant must fail the checks.
     pub mutant: Option<&'static str>,
+    /// The QEMU device: [`NET_MMIO`] or [`NET_PCI`] (behind QEMU's PCIe host bridge).
+    pub device: &'static str,
+}
+
+impl NetCase {
+    pub const DEFAULT: NetCase = NetCase {
+        name: "",
+        options: "--gic 3 --smp 4",
+        bootargs: "",
+        mutant: None,
+        device: NET_MMIO,
+    };
 }
 
 pub const NET_CASES: &[NetCase] = &[
     NetCase {
         name: "net-serve-gic3-smp4",
-        options: "--gic 3 --smp 4",
-        bootargs: "",
-        mutant: None,
+        ..NetCase::DEFAULT
     },
     NetCase {
         name: "net-serve-gic2-smp1",
         options: "--gic 2 --smp 1",
-        bootargs: "",
-        mutant: None,
+        ..NetCase::DEFAULT
     },
     NetCase {
         name: "net-serve-gic3-smp1-static-ip",
         options: "--gic 3 --smp 1",
         bootargs: "ip=10.0.2.15/24,gw=10.0.2.2",
-        mutant: None,
+        ..NetCase::DEFAULT
     },
     NetCase {
         name: "net-serve-gic2-smp4",
         options: "--gic 2 --smp 4",
-        bootargs: "",
-        mutant: None,
+        ..NetCase::DEFAULT
     },
     NetCase {
         name: "net-serve-mutant-virtio_no_wake",
-        options: "--gic 3 --smp 4",
-        bootargs: "",
         mutant: Some("virtio_no_wake"),
+        ..NetCase::DEFAULT
+    },
+    NetCase {
+        name: "net-serve-pci-gic2-smp1",
+        options: "--gic 2 --smp 1",
+        device: NET_PCI,
+        ..NetCase::DEFAULT
+    },
+    NetCase {
+        name: "net-serve-pci-gic3-smp1",
+        options: "--gic 3 --smp 1",
+        device: NET_PCI,
+        ..NetCase::DEFAULT
+    },
+    NetCase {
+        name: "net-serve-pci-gic2-smp4",
+        options: "--gic 2 --smp 4",
+        device: NET_PCI,
+        ..NetCase::DEFAULT
+    },
+    NetCase {
+        name: "net-serve-pci-gic3-smp4",
+        device: NET_PCI,
+        ..NetCase::DEFAULT
+    },
+    NetCase {
+        name: "net-serve-pci-mutant-virtio_no_wake",
+        mutant: Some("virtio_no_wake"),
+        device: NET_PCI,
+        ..NetCase::DEFAULT
     },
 ];
 
@@ -151,11 +191,24 @@ fn check(c: &NetCase, elf: &Path) -> Result<String, String> {
     if !c.bootargs.is_empty() {
         cfg.append.push(c.bootargs.into());
     }
-    cfg.qemu_extra.extend(net_args(http, echo));
+    cfg.qemu_extra.extend(net_args_on(http, echo, c.device));
     // Nothing is typed: stdin from /dev/null (a pipe slows QEMU's main loop, where slirp runs).
     let mut con = Console::spawn_silent(&mut cfg.command(elf, true))?;
     let r = checks(&mut con, http, echo);
     con.stop();
+    // The banner names the transport the device was found on.
+    let want = if c.device == NET_PCI {
+        "virtio: Network on pci"
+    } else {
+        "virtio: Network on mmio"
+    };
+    let r = r.and_then(|d| {
+        if con.transcript().contains(want) {
+            Ok(d)
+        } else {
+            Err(format!("no `{want}` in the banner"))
+        }
+    });
     r.map_err(|e| {
         format!(
             "{e}\n{}\n--- last console lines ---\n{}",
@@ -168,11 +221,16 @@ fn check(c: &NetCase, elf: &Path) -> Result<String, String> {
 /// The QEMU arguments of a virtio-net device on user networking with the two ports
 /// forwarded from the host's loopback (also used by `cargo run -- --append serve`).
 pub fn net_args(http: u16, echo: u16) -> Vec<String> {
+    net_args_on(http, echo, NET_MMIO)
+}
+
+/// [`net_args`] with the QEMU device `device` ([`NET_MMIO`] or [`NET_PCI`]).
+pub fn net_args_on(http: u16, echo: u16, device: &str) -> Vec<String> {
     vec![
         "-netdev".into(),
         format!("user,id=n0,hostfwd=tcp:127.0.0.1:{http}-:80,hostfwd=tcp:127.0.0.1:{echo}-:7"),
         "-device".into(),
-        "virtio-net-device,netdev=n0".into(),
+        format!("{device},netdev=n0"),
     ]
 }
 
@@ -455,5 +513,8 @@ mod tests {
         let a = net_args(1234, 5678).join(" ");
         assert!(a.contains("hostfwd=tcp:127.0.0.1:1234-:80"), "{a}");
         assert!(a.contains("hostfwd=tcp:127.0.0.1:5678-:7"), "{a}");
+        assert!(a.contains("virtio-net-device,netdev=n0"), "{a}");
+        let a = net_args_on(1234, 5678, NET_PCI).join(" ");
+        assert!(a.contains("virtio-net-pci,netdev=n0"), "{a}");
     }
 }

@@ -1,8 +1,11 @@
 //! virtio-blk boots (issue 11): the demo's `blk-test` on a fresh zeroed disk image per case
-//! (`target/virtio/CASE.img`, 8 MiB, made here), virtio-mmio, GICv2/v3 × smp 1/4. One QEMU
+//! (`target/virtio/CASE.img`, 8 MiB, made here), both transports (virtio-mmio
+//! `virtio-blk-device`, virtio-pci `virtio-blk-pci` behind QEMU's PCIe host bridge),
+//! GICv2/v3 × smp 1/4. One QEMU
 //! run covers the reboot: the first boot writes, flushes and resets (PSCI SYSTEM_RESET,
 //! `round: ok`), the second reads the data back from the same image and ends `exit: ok`.
-//! Negative control: the `virtio_no_wake` mutant (the interrupt's wake dropped) must fail.
+//! Negative control: the `virtio_no_wake` mutant (the interrupt's wake dropped) must fail,
+//! on each transport.
 
 use super::Case;
 use crate::boot::verdict::Verdict;
@@ -11,15 +14,30 @@ use crate::util;
 
 const DISK_BYTES: u64 = 8 << 20;
 
-/// (name, options, mutant)
-const BOOTS: &[(&str, &str, Option<&str>)] = &[
-    ("virtio-blk-mmio-gic2-smp1", "--gic 2 --smp 1", None),
-    ("virtio-blk-mmio-gic2-smp4", "--gic 2 --smp 4", None),
-    ("virtio-blk-mmio-gic3-smp1", "--gic 3 --smp 1", None),
-    ("virtio-blk-mmio-gic3-smp4", "--gic 3 --smp 4", None),
+/// The QEMU device of each transport.
+const MMIO: &str = "virtio-blk-device";
+const PCI: &str = "virtio-blk-pci";
+
+/// (name, options, QEMU device, mutant)
+const BOOTS: &[(&str, &str, &str, Option<&str>)] = &[
+    ("virtio-blk-mmio-gic2-smp1", "--gic 2 --smp 1", MMIO, None),
+    ("virtio-blk-mmio-gic2-smp4", "--gic 2 --smp 4", MMIO, None),
+    ("virtio-blk-mmio-gic3-smp1", "--gic 3 --smp 1", MMIO, None),
+    ("virtio-blk-mmio-gic3-smp4", "--gic 3 --smp 4", MMIO, None),
+    ("virtio-blk-pci-gic2-smp1", "--gic 2 --smp 1", PCI, None),
+    ("virtio-blk-pci-gic2-smp4", "--gic 2 --smp 4", PCI, None),
+    ("virtio-blk-pci-gic3-smp1", "--gic 3 --smp 1", PCI, None),
+    ("virtio-blk-pci-gic3-smp4", "--gic 3 --smp 4", PCI, None),
     (
         "mutant-virtio_no_wake-blk",
         "--gic 3 --smp 4",
+        MMIO,
+        Some("virtio_no_wake"),
+    ),
+    (
+        "mutant-virtio_no_wake-blk-pci",
+        "--gic 3 --smp 4",
+        PCI,
         Some("virtio_no_wake"),
     ),
 ];
@@ -39,7 +57,7 @@ fn disk(name: &str) -> Result<String, String> {
 pub fn jobs() -> Result<Vec<BootJob>, String> {
     BOOTS
         .iter()
-        .map(|(name, options, mutant)| {
+        .map(|(name, options, device, mutant)| {
             let img = disk(name)?;
             let mut job = Case {
                 name,
@@ -58,10 +76,22 @@ pub fn jobs() -> Result<Vec<BootJob>, String> {
                 } else {
                     &[]
                 },
-                log_contains: if mutant.is_some() {
-                    &[]
-                } else {
-                    &["written and read back equal", "round: ok", "after reset"]
+                // The banner names the transport the disk was found on.
+                log_contains: match (mutant, *device) {
+                    (Some(_), PCI) => &["virtio: Block on pci"],
+                    (Some(_), _) => &["virtio: Block on mmio"],
+                    (None, PCI) => &[
+                        "virtio: Block on pci",
+                        "written and read back equal",
+                        "round: ok",
+                        "after reset",
+                    ],
+                    (None, _) => &[
+                        "virtio: Block on mmio",
+                        "written and read back equal",
+                        "round: ok",
+                        "after reset",
+                    ],
                 },
                 ..Case::DEFAULT
             }
@@ -70,7 +100,7 @@ pub fn jobs() -> Result<Vec<BootJob>, String> {
                 "-drive".to_string(),
                 format!("if=none,file={img},format=raw,id=d0"),
                 "-device".to_string(),
-                "virtio-blk-device,drive=d0".to_string(),
+                format!("{device},drive=d0"),
             ]);
             Ok(job)
         })

@@ -68,6 +68,9 @@ options:
   --mem SIZE            inner guest memory (default 256M)
   --append STR          inner guest command line (e.g. `test`)
   --timeout SECS        overall timeout (default 300); the outer QEMU is killed after it
+  --blk DEVICE          give the inner guest a fresh zeroed 8 MiB disk on QEMU device DEVICE
+                        (virtio-blk-pci or virtio-blk-device) and run its QEMU without
+                        -no-reboot (the block test `--append blk-test` resets once)
   --mutant-expect-fail  succeed iff the guest fails under KVM (exit: fail: ... or a hang)
   --refresh             run `apt-get update` again and re-resolve the package versions
 
@@ -83,8 +86,11 @@ struct Opts {
     timeout: u64,
     mutant_expect_fail: bool,
     refresh: bool,
-    /// The inner QEMU without `-no-reboot` (the nested-KVM soak, [`run_streamed`]).
+    /// The inner QEMU without `-no-reboot` (the nested-KVM soak, [`run_streamed`], and
+    /// `--blk`).
     reboot: bool,
+    /// `--blk`: the inner guest's disk device (a zeroed disk made by /init).
+    blk: Option<String>,
 }
 
 impl Default for Opts {
@@ -98,6 +104,7 @@ impl Default for Opts {
             mutant_expect_fail: false,
             refresh: false,
             reboot: false,
+            blk: None,
         }
     }
 }
@@ -125,6 +132,16 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                     .ok()
                     .filter(|n| *n >= 10)
                     .ok_or(format!("--timeout: `{v}` is not a number of seconds >= 10"))?;
+            }
+            "--blk" => {
+                let v = args.value()?;
+                if !matches!(v.as_str(), "virtio-blk-pci" | "virtio-blk-device") {
+                    return Err(format!(
+                        "--blk: `{v}` is not virtio-blk-pci or virtio-blk-device"
+                    ));
+                }
+                o.blk = Some(v);
+                o.reboot = true;
             }
             "--mutant-expect-fail" => o.mutant_expect_fail = true,
             "--refresh" => o.refresh = true,
@@ -239,6 +256,15 @@ mod tests {
     use super::*;
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn blk_option() {
+        let o = parse(&s(&["--blk", "virtio-blk-pci"])).unwrap();
+        assert_eq!((o.blk.as_deref(), o.reboot), (Some("virtio-blk-pci"), true));
+        assert!(!parse(&[]).unwrap().reboot);
+        let e = parse(&s(&["--blk", "nvme"])).unwrap_err();
+        assert!(e.contains("not virtio-blk-pci"), "{e}");
     }
 
     #[test]

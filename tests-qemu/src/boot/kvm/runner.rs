@@ -90,6 +90,10 @@ pub(super) fn boot(
         if let Some(a) = &opts.append {
             bootargs += &format!(" aiolos.append={}", encode_append(a));
         }
+        if let Some(d) = &opts.blk {
+            // /init makes the disk (zeroed, in the outer VM's RAM) and adds the device.
+            bootargs += &format!(" aiolos.blk={d}");
+        }
         if opts.reboot {
             // The inner QEMU without -no-reboot: a PSCI SYSTEM_RESET boots the guest again.
             bootargs += " aiolos.reboot=1";
