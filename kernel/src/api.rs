@@ -42,6 +42,7 @@ pub fn this_core() -> usize {
 }
 
 /// The executor context of an online core.
+#[inline]
 pub fn context(core: usize) -> Option<&'static Context> {
     crate::smp::is_online(core).then(|| crate::runtime::context(core))
 }
