@@ -122,11 +122,14 @@ fn budget(what: &str, value: f64, shown: String, max: f64, target: &str, note: &
 
 /// What the timer IRQ → bottom half figure is made of (traced with QEMU `-d exec`, README
 /// "Benchmarks").
-const IRQ_BH_NOTE: &str = "exact since the bench reads the compare value `device_irq_after` \
-     returns (the old lo – hi bracket, 345 – 443, counted the arming before it); traced: the \
-     light IRQ entry (caller-saved registers only) and its return about 70, acknowledge, \
-     table dispatch and EOI about 40, the timer and bench handlers about 45, the BH's \
-     schedule, notify and latch about 80, the owner's loop from WFI to the BH about 90";
+const IRQ_BH_NOTE: &str = "exact: the BH's device-clock read minus the compare value \
+     `device_irq_after` returns (the old lo – hi bracket, 345 – 443, was not the IRQ → BH \
+     path alone: its high end counted `device_irq_after`'s registering before the compare \
+     value, its low end missed the rest; about 367 before the light IRQ path, by the \
+     trace). Traced (QEMU -d exec), 288: the light IRQ entry and return (caller-saved \
+     registers, FP/SIMD saved only if the handler uses it) 43; acknowledge, table dispatch \
+     and EOI 38; the timer's and the bench's handlers 35; the BH's schedule, notify and \
+     latch (executor) 81; the owner's loop from WFI to the BH (executor) 88";
 
 fn guest_rows(kv: &Kv, rows: &mut Vec<Row>) -> Result<(), String> {
     let g = |k: &str| num(kv, &format!("guest.{k}"));
