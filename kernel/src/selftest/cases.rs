@@ -386,8 +386,8 @@ pub async fn unregistered_irq_is_counted_and_harmless() -> TestResult {
 
 // ---------------------------------------------------------------------------------------
 
-/// Set by [`clobbering_handler`] (on the interrupted core itself, so program order
-/// orders it for the waiting loop there).
+/// Set by [`clobbering_handler`] to its core index + 1 (on the interrupted core itself, so
+/// program order orders it for the waiting loop there).
 static FP_IRQ_SEEN: AtomicU32 = AtomicU32::new(0);
 
 /// An interrupt handler that uses FP/SIMD: every vector register and FPCR changed.
@@ -467,8 +467,9 @@ fn clobbering_handler(_intid: u32) {
             options(nostack),
         );
     }
-    // Relaxed: read on this same core by the interrupted code (see FP_IRQ_SEEN).
-    FP_IRQ_SEEN.store(1, Ordering::Relaxed);
+    // Relaxed: read on this same core by the interrupted code (see FP_IRQ_SEEN); the
+    // core index + 1 lets the test check that it interrupted the waiting core.
+    FP_IRQ_SEEN.store(this_core() as u32 + 1, Ordering::Relaxed);
 }
 
 /// An interrupt whose handler uses FP/SIMD leaves the interrupted code's q0-q31 and FPCR
@@ -574,9 +575,11 @@ pub async fn irq_handler_fp_use_is_invisible() -> TestResult {
     }
     hal::cpu::irq_restore(saved);
     // Relaxed: see FP_IRQ_SEEN.
+    let seen = FP_IRQ_SEEN.load(Ordering::Relaxed);
     ensure!(
-        FP_IRQ_SEEN.load(Ordering::Relaxed) == 1,
-        "the soft interrupt was not taken during the wait"
+        seen == this_core() as u32 + 1,
+        "the soft interrupt was not taken on this core during the wait (flag {})",
+        seen
     );
     for (i, (a, b)) in inp.iter().zip(out.iter()).enumerate() {
         ensure!(
