@@ -57,9 +57,10 @@
 .balign 2048
 .global exception_vectors
 exception_vectors:
-// 0-3: current EL with SP_EL0 (unused: we run on SP_EL1); 4-7: current EL with SP_ELx
-// (the kernel); 8-15: lower EL AArch64/AArch32 (nothing runs there). Order within each
-// group: synchronous, IRQ, FIQ, SError. exception_dispatch (Rust) sorts them out.
+// 0-3: current EL with SP_EL0 (kernel code: tasks and the executor's loop); 4-7: current
+// EL with SP_ELx (inside an exception handler, on the exception stack); 8-15: lower EL
+// AArch64/AArch32 (nothing runs there). Order within each group: synchronous, IRQ, FIQ,
+// SError. exception_dispatch (Rust) sorts out all but slot 1 (irq_entry).
     VECTOR 0
 // Slot 1, IRQ from kernel code: the light path.
 .balign 128
