@@ -103,11 +103,14 @@ pub mod phys {
     }
 
     /// Fires the physical timer interrupt `ticks` from now (CNTP_CVAL_EL0, CNTP_CTL_EL0).
+    /// Returns the compare value: the [`counter`] value from which the interrupt is raised.
     #[inline]
-    pub fn arm_after(ticks: u64) {
-        CNTP_CVAL_EL0.set(counter().saturating_add(ticks));
+    pub fn arm_after(ticks: u64) -> u64 {
+        let at = counter().saturating_add(ticks);
+        CNTP_CVAL_EL0.set(at);
         CNTP_CTL_EL0.write(CNTP_CTL_EL0::ENABLE::SET + CNTP_CTL_EL0::IMASK::CLEAR);
         crate::cpu::isb();
+        at
     }
 
     /// Stops the physical timer: its level interrupt drops.

@@ -42,6 +42,7 @@ pub fn this_core() -> usize {
 }
 
 /// The executor context of an online core.
+#[inline]
 pub fn context(core: usize) -> Option<&'static Context> {
     crate::smp::is_online(core).then(|| crate::runtime::context(core))
 }
@@ -132,9 +133,17 @@ pub fn exit_fail(reason: core::fmt::Arguments) -> ! {
 }
 
 /// Run `handler` in interrupt context on the calling core after `ticks` (a one-shot device
-/// interrupt: the EL1 physical timer). A new call replaces a pending one.
-pub fn device_irq_after(ticks: u64, handler: fn()) {
+/// interrupt: the EL1 physical timer). A new call replaces a pending one. Returns the
+/// [`device_clock`] value at which the interrupt is raised (the timer's compare value), so
+/// a caller can measure its interrupt latency exactly.
+pub fn device_irq_after(ticks: u64, handler: fn()) -> u64 {
     crate::runtime::device_timer::after(ticks, handler)
+}
+
+/// The clock [`device_irq_after`] compares with (the physical counter): the same rate as
+/// [`now`]'s, but a hypervisor may offset the two, so compare its values only with each other.
+pub fn device_clock() -> u64 {
+    crate::runtime::device_timer::clock()
 }
 
 /// A software interrupt for applications and tests: the highest SPI the GIC implements

@@ -11,7 +11,7 @@ use crate::percpu::PerCore;
 use crate::println;
 use crate::smp;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use hal::gic::{Gic, GicCpu, GicView, SgiTarget};
+use hal::gic::{Gic, GicCpu, GicView, IrqAck, IrqPort, SgiTarget};
 
 /// INTIDs we can register: SGIs, PPIs and every SPI of the GICv2/v3 range (1020–1023 are
 /// special; extended SPI/PPI ranges are not used).
@@ -42,6 +42,9 @@ pub fn spare_irq() -> u32 {
 pub type Handler = fn(intid: u32);
 
 static GIC: BootCell<Gic> = BootCell::new();
+/// Acknowledge / EOI, the same on every core: the IRQ vector's first and last GIC access
+/// without a per-core lookup.
+static PORT: BootCell<IrqPort> = BootCell::new();
 /// Each core's own view of the GIC (its CPU interface / redistributor).
 static GIC_CPU: PerCore<GicCpu> = PerCore::new();
 /// Handler fn pointers as usize (0 = none).
@@ -59,8 +62,12 @@ static UNHANDLED: AtomicU64 = AtomicU64::new(0);
 /// # Safety
 /// Single-core boot, after the MMU is on.
 pub unsafe fn set_gic(gic: Gic) {
-    // SAFETY: forwarded contract.
-    unsafe { GIC.set(gic) };
+    let port = gic.irq_port();
+    // SAFETY: forwarded contract (both cells).
+    unsafe {
+        GIC.set(gic);
+        PORT.set(port);
+    }
 }
 
 /// The interrupt controller (distributor side).
@@ -111,53 +118,79 @@ pub fn counts() -> (u64, u64) {
     )
 }
 
-/// Called from the IRQ vector.
+/// Called from the IRQ vector: acknowledge, the handler from the table indexed by INTID,
+/// end of interrupt. The rare cases (spurious, the stop and diagnostics SGIs, an
+/// unregistered INTID) are out of line, so the common path is a few loads and one call.
+#[inline]
 pub fn handle() {
-    let Some(gic) = GIC_CPU.get() else {
-        SPURIOUS.fetch_add(1, Ordering::Relaxed);
-        return;
+    let Some(port) = PORT.get() else {
+        return count_spurious();
     };
-    let Some(ack) = gic.ack() else {
-        // Statistics counter only.
-        SPURIOUS.fetch_add(1, Ordering::Relaxed);
-        return;
+    let Some(ack) = port.ack() else {
+        return count_spurious();
     };
     let intid = ack.intid();
-    if intid == SGI_STOP as u32 {
-        // Acquire pairs with the Release store in `hold_stop_active`.
-        if !STOP_HOLDS_ACTIVE.load(Ordering::Acquire) {
-            gic.eoi(ack);
-        }
-        hal::cpu::park();
+    if intid == SGI_STOP as u32 || intid == SGI_DIAG as u32 {
+        return special_sgi(port, ack);
     }
-    if intid == SGI_DIAG as u32 {
-        // Read after our own EOI: the view is the core's state as the diagnostics found it.
-        gic.eoi(ack);
-        record_view(gic);
-        return;
-    }
-    // Acquire pairs with the Release store in `register`.
+    // Acquire pairs with the Release store in `register`. `ack.intid()` is below 1020
+    // (1020..=1023 are not acknowledged interrupts), and GICv3's wider INTIDs (LPIs,
+    // extended ranges) are not enabled, so `get` only guards against the impossible.
     let raw = HANDLERS
         .get(intid as usize)
         .map_or(0, |h| h.load(Ordering::Acquire));
     if raw == 0 {
-        // Statistics counter only.
-        let n = UNHANDLED.fetch_add(1, Ordering::Relaxed) + 1;
-        gic.disable(intid);
-        if n <= 8 {
-            println!(
-                "core {}: unregistered interrupt {} (disabled; {} so far)",
-                smp::core_index(),
-                intid,
-                n
-            );
-        }
+        unregistered(intid);
     } else {
         // SAFETY: only `register` stores here, and it stores a `Handler`.
         let handler: Handler = unsafe { core::mem::transmute::<usize, Handler>(raw) };
         handler(intid);
     }
-    gic.eoi(ack);
+    port.eoi(ack);
+}
+
+#[cold]
+#[inline(never)]
+fn count_spurious() {
+    // Relaxed: statistics counter only.
+    SPURIOUS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// [`SGI_STOP`] (park, for good) and [`SGI_DIAG`] (record this core's view).
+#[cold]
+#[inline(never)]
+fn special_sgi(port: &IrqPort, ack: IrqAck) {
+    if ack.intid() == SGI_STOP as u32 {
+        // Acquire pairs with the Release store in `hold_stop_active`.
+        if !STOP_HOLDS_ACTIVE.load(Ordering::Acquire) {
+            port.eoi(ack);
+        }
+        hal::cpu::park();
+    }
+    // Read after our own EOI: the view is the core's state as the diagnostics found it.
+    port.eoi(ack);
+    if let Some(gic) = GIC_CPU.get() {
+        record_view(gic);
+    }
+}
+
+/// An interrupt nobody registered: counted, disabled (a level line cannot storm), logged.
+#[cold]
+#[inline(never)]
+fn unregistered(intid: u32) {
+    // Relaxed: statistics counter only.
+    let n = UNHANDLED.fetch_add(1, Ordering::Relaxed) + 1;
+    if let Some(gic) = GIC_CPU.get() {
+        gic.disable(intid);
+    }
+    if n <= 8 {
+        println!(
+            "core {}: unregistered interrupt {} (disabled; {} so far)",
+            smp::core_index(),
+            intid,
+            n
+        );
+    }
 }
 
 /// Send the wake SGI to `core` (the EventNotifier's kick).

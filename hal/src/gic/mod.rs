@@ -31,7 +31,7 @@ use crate::cpu::Mpidr;
 use crate::mmio::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::{register_bitfields, register_structs};
 
-pub use v2::{GicV2, GicV2Cpu};
+pub use v2::{GicV2, GicV2Cpu, GicV2Port};
 pub use v3::{GicV3, GicV3Cpu, RedistributorRegion};
 
 /// First PPI INTID.
@@ -332,6 +332,14 @@ impl Gic {
         }
     }
 
+    /// The acknowledge / EOI port every core can use for itself (see [`IrqPort`]).
+    pub fn irq_port(&self) -> IrqPort {
+        match self {
+            Gic::V2(g) => IrqPort::V2(g.irq_port()),
+            Gic::V3(_) => IrqPort::V3,
+        }
+    }
+
     /// GIC architecture version, 2 or 3.
     pub fn version(&self) -> u8 {
         match self {
@@ -347,6 +355,39 @@ impl Gic {
         match self {
             Gic::V2(g) => g.num_intids(),
             Gic::V3(g) => g.num_intids(),
+        }
+    }
+}
+
+/// The acknowledge / end-of-interrupt half of a core's GIC interface, which is the same on
+/// every core (GICv2: the GICC frame, banked per core at one address; GICv3: the ICC_*
+/// system registers), from [`Gic::irq_port`]. The IRQ vector acknowledges and ends its
+/// interrupt through it without first looking up the core's [`GicCpu`]; it acts on the
+/// calling core.
+#[derive(Clone, Copy, Debug)]
+pub enum IrqPort {
+    /// GICC_IAR / GICC_EOIR.
+    V2(v2::GicV2Port),
+    /// ICC_IAR1_EL1 / ICC_EOIR1_EL1.
+    V3,
+}
+
+impl IrqPort {
+    /// As [`GicCpu::ack`], on the calling core.
+    #[inline]
+    pub fn ack(&self) -> Option<IrqAck> {
+        match self {
+            IrqPort::V2(p) => p.ack(),
+            IrqPort::V3 => v3::port_ack(),
+        }
+    }
+
+    /// As [`GicCpu::eoi`], on the calling core.
+    #[inline]
+    pub fn eoi(&self, ack: IrqAck) {
+        match self {
+            IrqPort::V2(p) => p.eoi(ack),
+            IrqPort::V3 => v3::port_eoi(ack),
         }
     }
 }

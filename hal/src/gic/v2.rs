@@ -185,6 +185,12 @@ impl GicV2 {
         }
     }
 
+    /// The acknowledge/EOI port (see [`super::IrqPort`]): the CPU interface's base, which
+    /// every core reads at the same address (the GICC frame is banked per core).
+    pub(super) fn irq_port(&self) -> GicV2Port {
+        GicV2Port { gicc: self.gicc }
+    }
+
     #[cfg(target_arch = "aarch64")]
     fn gicc_regs(&self) -> &GiccRegisters {
         // SAFETY: `new`'s contract: a valid GICC block for the life of the program.
@@ -207,6 +213,31 @@ fn scrub_reset_leftovers(d: &GicdRegisters, c: &GiccRegisters) {
     d.GICD_ICACTIVER[0].set(!0);
     for r in d.GICD_CPENDSGIR.iter() {
         r.set(!0);
+    }
+}
+
+/// GICC_IAR / GICC_EOIR of the calling core (see [`super::IrqPort`]).
+#[derive(Clone, Copy, Debug)]
+pub struct GicV2Port {
+    gicc: usize,
+}
+
+impl GicV2Port {
+    fn gicc(&self) -> &GiccRegisters {
+        // SAFETY: copied from a `GicV2`, whose `new` contract makes it a valid GICC block.
+        unsafe { &*(self.gicc as *const GiccRegisters) }
+    }
+
+    /// See [`super::IrqPort::ack`].
+    #[inline]
+    pub fn ack(&self) -> Option<IrqAck> {
+        IrqAck::from_iar(self.gicc().GICC_IAR.get(), true)
+    }
+
+    /// See [`super::IrqPort::eoi`].
+    #[inline]
+    pub fn eoi(&self, ack: IrqAck) {
+        self.gicc().GICC_EOIR.set(ack.raw());
     }
 }
 

@@ -423,12 +423,12 @@ impl GicV3Cpu {
 
     /// See [`super::GicCpu::ack`].
     pub fn ack(&self) -> Option<IrqAck> {
-        IrqAck::from_iar(icc::read_iar1() as u32, false)
+        port_ack()
     }
 
     /// See [`super::GicCpu::eoi`].
     pub fn eoi(&self, ack: IrqAck) {
-        icc::write_eoir1(ack.raw() as u64);
+        port_eoi(ack)
     }
 
     /// See [`super::GicCpu::send_sgi`].
@@ -500,6 +500,18 @@ impl GicV3Cpu {
 /// The GICv3 CPU interface system registers, by encoding (not every assembler knows the
 /// names). On the host these cannot be reached: a `GicV3Cpu` is only made by `init_cpu`, which
 /// exists only on aarch64.
+/// ICC_IAR1_EL1 of the calling core (see [`super::IrqPort::ack`]).
+#[inline]
+pub(super) fn port_ack() -> Option<IrqAck> {
+    IrqAck::from_iar(icc::read_iar1() as u32, false)
+}
+
+/// ICC_EOIR1_EL1 of the calling core (see [`super::IrqPort::eoi`]).
+#[inline]
+pub(super) fn port_eoi(ack: IrqAck) {
+    icc::write_eoir1(ack.raw() as u64);
+}
+
 mod icc {
     macro_rules! sysreg {
         ($read:ident, $write:ident, $enc:literal, $name:literal) => {

@@ -1,6 +1,7 @@
-//! Exception entry (`vectors.S`) and dispatch: IRQs to [`crate::irq`], everything else is a
-//! decoded report and a failed run — except the one trap we expect, a semihosting `hlt`
-//! where no debugger listens.
+//! Exception entry (`vectors.S`) and dispatch: IRQs to [`crate::irq`] (those from kernel
+//! code through a light entry that saves only the caller-saved registers), everything else
+//! is a decoded report and a failed run — except the one trap we expect, a semihosting
+//! `hlt` where no debugger listens.
 
 mod esr;
 mod frame;
@@ -18,6 +19,14 @@ const FROM_KERNEL_SP_EL1: u64 = 1;
 const KIND_SYNC: u64 = 0;
 const KIND_IRQ: u64 = 1;
 
+/// The light IRQ path's Rust half (`irq_entry` in `vectors.S`: an IRQ from kernel code,
+/// with only the caller-saved registers saved).
+#[no_mangle]
+extern "C" fn irq_handle() {
+    crate::irq::handle()
+}
+
+/// Every other exception (`save_common` in `vectors.S`, a full [`TrapFrame`]).
 #[no_mangle]
 extern "C" fn exception_dispatch(frame: &mut TrapFrame, slot: u64) {
     let (origin, kind) = (slot / 4, slot % 4);

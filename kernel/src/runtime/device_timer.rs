@@ -19,12 +19,19 @@ fn intid() -> u32 {
 }
 
 /// Run `handler` in interrupt context on the calling core once `ticks` have passed. A new
-/// call replaces a pending one.
-pub fn after(ticks: u64, handler: fn()) {
+/// call replaces a pending one. Returns the physical counter value ([`clock`]) at which the
+/// interrupt is raised (the timer's compare value).
+pub fn after(ticks: u64, handler: fn()) -> u64 {
     // Release: pairs with the Acquire load in `on_irq`.
     HANDLER.store(handler as usize, Ordering::Release);
     crate::irq::register(intid(), on_irq);
-    hal::timer::phys::arm_after(ticks);
+    hal::timer::phys::arm_after(ticks)
+}
+
+/// The counter the device timer compares with (CNTPCT_EL0): same rate as the clock of
+/// `api::now` (CNTVCT_EL0), which a hypervisor may offset from it.
+pub fn clock() -> u64 {
+    hal::timer::phys::counter()
 }
 
 fn on_irq(_intid: u32) {

@@ -24,7 +24,9 @@ static NOTIFIERS: BootCell<&'static [SgiNotifier]> = BootCell::new();
 
 static CLOCK: CntvctClock = CntvctClock;
 
-/// The context of core `core` (a core the table has).
+/// The context of core `core` (a core the table has). Inline: interrupt handlers look it
+/// up for `Bh::schedule` on every interrupt.
+#[inline]
 pub fn context(core: usize) -> &'static Context {
     &CONTEXTS.get().expect("contexts are allocated at boot")[core]
 }

@@ -386,6 +386,221 @@ pub async fn unregistered_irq_is_counted_and_harmless() -> TestResult {
 
 // ---------------------------------------------------------------------------------------
 
+/// Set by [`clobbering_handler`] to its core index + 1 (on the interrupted core itself, so
+/// program order orders it for the waiting loop there).
+static FP_IRQ_SEEN: AtomicU32 = AtomicU32::new(0);
+
+/// An interrupt handler that uses FP/SIMD: every vector register and FPCR changed.
+fn clobbering_handler(_intid: u32) {
+    // SAFETY: writes only the registers it declares clobbered (FPCR is restored by the
+    // IRQ exit path, which is what the test checks: a handler must not need to).
+    unsafe {
+        core::arch::asm!(
+            "movi v0.16b, #0x5a",
+            "movi v1.16b, #0x5a",
+            "movi v2.16b, #0x5a",
+            "movi v3.16b, #0x5a",
+            "movi v4.16b, #0x5a",
+            "movi v5.16b, #0x5a",
+            "movi v6.16b, #0x5a",
+            "movi v7.16b, #0x5a",
+            "movi v8.16b, #0x5a",
+            "movi v9.16b, #0x5a",
+            "movi v10.16b, #0x5a",
+            "movi v11.16b, #0x5a",
+            "movi v12.16b, #0x5a",
+            "movi v13.16b, #0x5a",
+            "movi v14.16b, #0x5a",
+            "movi v15.16b, #0x5a",
+            "movi v16.16b, #0x5a",
+            "movi v17.16b, #0x5a",
+            "movi v18.16b, #0x5a",
+            "movi v19.16b, #0x5a",
+            "movi v20.16b, #0x5a",
+            "movi v21.16b, #0x5a",
+            "movi v22.16b, #0x5a",
+            "movi v23.16b, #0x5a",
+            "movi v24.16b, #0x5a",
+            "movi v25.16b, #0x5a",
+            "movi v26.16b, #0x5a",
+            "movi v27.16b, #0x5a",
+            "movi v28.16b, #0x5a",
+            "movi v29.16b, #0x5a",
+            "movi v30.16b, #0x5a",
+            "movi v31.16b, #0x5a",
+            "mrs {t}, fpcr",
+            "orr {t}, {t}, #(3 << 22)",
+            "msr fpcr, {t}",
+            t = out(reg) _,
+            out("v0") _,
+            out("v1") _,
+            out("v2") _,
+            out("v3") _,
+            out("v4") _,
+            out("v5") _,
+            out("v6") _,
+            out("v7") _,
+            out("v8") _,
+            out("v9") _,
+            out("v10") _,
+            out("v11") _,
+            out("v12") _,
+            out("v13") _,
+            out("v14") _,
+            out("v15") _,
+            out("v16") _,
+            out("v17") _,
+            out("v18") _,
+            out("v19") _,
+            out("v20") _,
+            out("v21") _,
+            out("v22") _,
+            out("v23") _,
+            out("v24") _,
+            out("v25") _,
+            out("v26") _,
+            out("v27") _,
+            out("v28") _,
+            out("v29") _,
+            out("v30") _,
+            out("v31") _,
+            options(nostack),
+        );
+    }
+    // Relaxed: read on this same core by the interrupted code (see FP_IRQ_SEEN); the
+    // core index + 1 lets the test check that it interrupted the waiting core.
+    FP_IRQ_SEEN.store(this_core() as u32 + 1, Ordering::Relaxed);
+}
+
+/// An interrupt whose handler uses FP/SIMD leaves the interrupted code's q0-q31 and FPCR
+/// as they were (the IRQ path saves FP/SIMD lazily, on the handler's first use).
+pub async fn irq_handler_fp_use_is_invisible() -> TestResult {
+    let inp: [u128; 32] = core::array::from_fn(|i| {
+        0x0123_4567_89ab_cdef_u128.wrapping_mul(i as u128 + 3) << 64
+            | 0xfedc_ba98_7654_3210_u128.wrapping_mul(i as u128 + 7)
+    });
+    let mut out = [0u128; 32];
+    register_soft_irq(clobbering_handler);
+    // Relaxed: only this core's handler writes it (see FP_IRQ_SEEN).
+    FP_IRQ_SEEN.store(0, Ordering::Relaxed);
+    let saved = hal::cpu::irq_mask_save();
+    raise_soft_irq();
+    let (fpcr_before, fpcr_after): (u64, u64);
+    // SAFETY: loads/stores only the two arrays and reads the flag it is given; the
+    // registers it uses are declared; IRQs are unmasked only around the wait, with the
+    // soft interrupt pending, so its handler runs between the fill and the store.
+    unsafe {
+        core::arch::asm!(
+            "mrs {fb}, fpcr",
+        "ldp q0, q1, [{inp}, #0]",
+        "ldp q2, q3, [{inp}, #32]",
+        "ldp q4, q5, [{inp}, #64]",
+        "ldp q6, q7, [{inp}, #96]",
+        "ldp q8, q9, [{inp}, #128]",
+        "ldp q10, q11, [{inp}, #160]",
+        "ldp q12, q13, [{inp}, #192]",
+        "ldp q14, q15, [{inp}, #224]",
+        "ldp q16, q17, [{inp}, #256]",
+        "ldp q18, q19, [{inp}, #288]",
+        "ldp q20, q21, [{inp}, #320]",
+        "ldp q22, q23, [{inp}, #352]",
+        "ldp q24, q25, [{inp}, #384]",
+        "ldp q26, q27, [{inp}, #416]",
+        "ldp q28, q29, [{inp}, #448]",
+        "ldp q30, q31, [{inp}, #480]",
+            "msr daifclr, #2",
+            "2: ldr {w:w}, [{flag}]",
+            "cbnz {w:w}, 3f",
+            "subs {n}, {n}, #1",
+            "b.ne 2b",
+            "3: msr daifset, #2",
+        "stp q0, q1, [{out}, #0]",
+        "stp q2, q3, [{out}, #32]",
+        "stp q4, q5, [{out}, #64]",
+        "stp q6, q7, [{out}, #96]",
+        "stp q8, q9, [{out}, #128]",
+        "stp q10, q11, [{out}, #160]",
+        "stp q12, q13, [{out}, #192]",
+        "stp q14, q15, [{out}, #224]",
+        "stp q16, q17, [{out}, #256]",
+        "stp q18, q19, [{out}, #288]",
+        "stp q20, q21, [{out}, #320]",
+        "stp q22, q23, [{out}, #352]",
+        "stp q24, q25, [{out}, #384]",
+        "stp q26, q27, [{out}, #416]",
+        "stp q28, q29, [{out}, #448]",
+        "stp q30, q31, [{out}, #480]",
+            "mrs {fa}, fpcr",
+            inp = in(reg) inp.as_ptr(),
+            out = in(reg) out.as_mut_ptr(),
+            flag = in(reg) FP_IRQ_SEEN.as_ptr(),
+            n = inout(reg) 100_000_000u64 => _,
+            w = out(reg) _,
+            fb = out(reg) fpcr_before,
+            fa = out(reg) fpcr_after,
+            out("v0") _,
+            out("v1") _,
+            out("v2") _,
+            out("v3") _,
+            out("v4") _,
+            out("v5") _,
+            out("v6") _,
+            out("v7") _,
+            out("v8") _,
+            out("v9") _,
+            out("v10") _,
+            out("v11") _,
+            out("v12") _,
+            out("v13") _,
+            out("v14") _,
+            out("v15") _,
+            out("v16") _,
+            out("v17") _,
+            out("v18") _,
+            out("v19") _,
+            out("v20") _,
+            out("v21") _,
+            out("v22") _,
+            out("v23") _,
+            out("v24") _,
+            out("v25") _,
+            out("v26") _,
+            out("v27") _,
+            out("v28") _,
+            out("v29") _,
+            out("v30") _,
+            out("v31") _,
+            options(nostack),
+        );
+    }
+    hal::cpu::irq_restore(saved);
+    // Relaxed: see FP_IRQ_SEEN.
+    let seen = FP_IRQ_SEEN.load(Ordering::Relaxed);
+    ensure!(
+        seen == this_core() as u32 + 1,
+        "the soft interrupt was not taken on this core during the wait (flag {})",
+        seen
+    );
+    for (i, (a, b)) in inp.iter().zip(out.iter()).enumerate() {
+        ensure!(
+            a == b,
+            "q{} was {:#034x}, is {:#034x} after the interrupt",
+            i,
+            a,
+            b
+        );
+    }
+    ensure!(
+        fpcr_before == fpcr_after,
+        "FPCR {:#x} became {:#x} across the interrupt",
+        fpcr_before,
+        fpcr_after
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+
 fn where_am_i(_: u64) -> u64 {
     this_core() as u64
 }

@@ -54,11 +54,26 @@ pub fn start(what: &str) {
             let v = unsafe { core::ptr::read_volatile(guard as *const u64) };
             println!("read {:#x} from a guard page?", v);
         }
+        "fault-in-irq" => {
+            // The fault is taken inside an interrupt handler, where the light IRQ path has
+            // FP/SIMD off: the report must still come out whole (vectors.S, fp_lazy).
+            register_soft_irq(fault_in_handler);
+            raise_soft_irq();
+        }
         "stack-overflow" => {
             println!("recursed {} times?", recurse(0));
         }
         other => exit_fail(format_args!("unknown injection \"{}\"", other)),
     }
+}
+
+/// Reads core 0's unmapped guard page from interrupt context (see `"fault-in-irq"`).
+fn fault_in_handler(_intid: u32) {
+    let guard = crate::boot::layout::stacks().start;
+    // SAFETY: deliberately not safe: takes a data abort inside an interrupt handler to
+    // exercise the fault report from there.
+    let v = unsafe { core::ptr::read_volatile(guard as *const u64) };
+    println!("read {:#x} from a guard page in an interrupt handler?", v);
 }
 
 #[inline(never)]

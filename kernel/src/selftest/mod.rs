@@ -78,6 +78,7 @@ async fn run_all() {
         double_schedule_is_detected,
         sgi_to_offline_core_is_an_error,
         unregistered_irq_is_counted_and_harmless,
+        irq_handler_fp_use_is_invisible,
         worker_completion_returns_to_submitter,
         console_tx_interrupt_drains_the_ring,
     );

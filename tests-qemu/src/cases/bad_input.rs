@@ -67,6 +67,15 @@ pub const CASES: &[Case] = &[
         ..BAD
     },
     Case {
+        // Taken inside an interrupt handler (the light IRQ path, FP/SIMD off there): the
+        // same readable report, marked as nested.
+        name: "inject-fault-in-irq",
+        bootargs: "inject=fault-in-irq",
+        exit_contains: &["Data Abort"],
+        log_contains: &["FAR", "taken while handling another exception"],
+        ..BAD
+    },
+    Case {
         // Unbounded recursion on the main stack runs into its guard page; the report must
         // say so (the handler runs on the separate exception stack).
         name: "inject-stack-overflow",
