@@ -3,7 +3,7 @@
 //! specifiers through to it.
 //!
 //! Finding a controller by its phandle is a walk of the whole structure block, so
-//! [`Controllers`] remembers the ones found: a discovery that resolves many nodes'
+//! `Controllers` remembers the ones found: a discovery that resolves many nodes'
 //! interrupts (QEMU `virt`'s 32 virtio-mmio transports, all on the GIC) looks the GIC up
 //! once. The nearest `interrupt-parent` is read from the node's [`Ancestors`], which a
 //! caller walking the tree with [`Fdt::walk`] already has.
