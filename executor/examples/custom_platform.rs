@@ -62,8 +62,16 @@ impl EventNotifier for PendingWord {
     }
 
     fn wait(&self, deadline: Option<u64>) {
-        // Returns when the latch is set or the deadline passed; does not clear the latch.
-        // Acquire: pairs with the Release store in `set`.
+        // A latch already set on entry is consumed and we return at once (the trait's
+        // contract: each set costs the owner at most one such early return, even while a
+        // notifier sits between its `set` and its store of `notified`). Relaxed look first,
+        // so that the common wait pays no read-modify-write; the swap's Acquire pairs with
+        // the Release store in `set`.
+        if self.pending.load(Ordering::Relaxed) && self.pending.swap(false, Ordering::Acquire) {
+            return;
+        }
+        // Returns when the latch is set or the deadline passed; does not clear a latch set
+        // meanwhile (the owner's accept does). Acquire: pairs with the Release store in `set`.
         while !self.pending.load(Ordering::Acquire) {
             if deadline.is_some_and(|d| CounterClock.now() >= d) {
                 return;

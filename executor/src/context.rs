@@ -2,6 +2,8 @@
 //!
 //! # The handshake (QEMU's of 2015; checked by `executor/model/notify.pml` and `executor/tests/loom.rs`)
 //!
+//! [`EventNotifier`]: crate::EventNotifier
+//!
 //! | word        | written by                 | meaning                                      |
 //! |-------------|----------------------------|----------------------------------------------|
 //! | `notify_me` | the owner only             | non-zero while the owner may block           |
@@ -11,7 +13,8 @@
 //! 1. raise `notify_me`;
 //! 2. **full fence** (pairs with (b));
 //! 3. re-check for work (run queue, bottom halves, expired timers); if none, `wait` on the
-//!    EventNotifier until the nearest timer deadline;
+//!    EventNotifier until the nearest timer deadline (a latch already set is consumed there
+//!    and the wait returns at once: "The notifier's window" below);
 //! 4. lower `notify_me` (Release: the waiting is finished before notifiers may skip kicks);
 //! 5. accept: if `notified` was true (one RMW sets it false), `test_and_clear` the EventNotifier;
 //! 6. run bottom halves, timers, ready tasks.
@@ -25,8 +28,38 @@
 //! (2) and (b) are the store-buffering pattern: both are explicit `fence(SeqCst)` (DMB ISH).
 //! A SeqCst RMW followed by a Relaxed load is *not* a full fence on aarch64.
 //!
-//! Invariant on `notified`: when it is false, the EventNotifier is clear, or the owner is about
-//! to clear `notified` before it looks for more work. False positives are harmless.
+//! Invariant on `notified`: when it is false, the EventNotifier is clear, or a notifier is
+//! between its `set` and its store of `notified`, or the owner is in its accept (5). False
+//! positives (`notified` true, the event clear) are harmless.
+//!
+//! # The notifier's window (a `wait` consumes a latch it finds set)
+//! Between a notifier's `set` (c) and its store of `notified`, the event is set and `notified`
+//! false. An owner that wakes in that window (or finds the latch at once) accepts nothing
+//! (the compare_exchange fails: nothing to clear), runs its work and polls again. With the
+//! seed's `wait` (return while the latch is set, never clear it) every later `wait` returned
+//! at once until the store landed: under nested KVM a vCPU descheduled between the two
+//! stores left its owner spinning for millions of iterations. So the EventNotifier's `wait`
+//! **consumes a latch it finds set on entry** (trait [`EventNotifier`]) and returns at once:
+//! each `set` costs at most one early return, whatever the notifier's vCPU does.
+//!
+//! Why that loses no wakeup: the owner reaches `wait` only after (1)-(3) found no work, and
+//! after `wait` returns it lowers `notify_me`, accepts and runs its lists, and before it can
+//! sleep again it re-checks after fence (2). The consumed set's work was published before the
+//! set (Acquire on the consume pairs with the set's Release): the owner sees it. A later
+//! notify either sees `notify_me` raised and sets the event again, or sees it lowered, and
+//! then the owner's next re-check sees its work (the (2)/(b) pair). It is the same argument
+//! that lets the accept clear the event; only the place moved to where the owner sees it.
+//!
+//! Against the seed's bugs: the order (c) is unchanged (event, then `notified`), and so is
+//! the invariant above. BUG2 (skip the set while `notified` is true) still loses a wakeup:
+//! the window now more often leaves a stale `notified` true while the owner sleeps, which is
+//! exactly the state BUG2 misreads. BUG1 (`notified` before the event), an accept split in
+//! two (`accept_load_store`) or no accept at all (`no_accept`) still break the invariant (the
+//! event left set with `notified` false and no notify in flight, what the spin model's
+//! assertions and the loom end-state check see), but the consuming `wait` turns the busy
+//! loop they used to cause into one wasted early return per occurrence.
+//! `executor/model/notify.pml` checks all of this: "no two early returns on one set", the
+//! invariant, the end state, and the seed's liveness properties.
 //!
 //! # Which QEMU handshake, and why this one
 //! This is the handshake of QEMU's 2015 commit "aio: introduce aio_notify_accept", the one
@@ -236,7 +269,8 @@ impl Context {
         // Attached before notify_me can be non-zero (the owner attaches, then polls).
         let p = self.platform();
         // Mutant: the seed's BUG1, `notified` stored before the event is set (the owner
-        // can accept in between: the event stays set with `notified` false, a busy loop).
+        // can accept in between: the event stays set with `notified` false; the next `wait`
+        // consumes it, one wasted early return; with the seed's `wait`, a busy loop).
         #[cfg(aiolos_mutant = "notified_before_set")]
         self.notified.store(true, Ordering::Release);
         // Mutant: the seed's BUG2, no set while `notified` is still true (it may be stale:
@@ -248,6 +282,9 @@ impl Context {
             self.stats.kicks.bump();
             return;
         }
+        // From here to the store of `notified` is the notifier's window: an owner that wakes
+        // (or finds the latch) meanwhile accepts nothing; its next `wait` consumes the latch
+        // (module docs, "The notifier's window"), so the window costs it one early return.
         p.notifier.set();
         self.stats.kicks.bump();
         // Release: the set above happens-before the owner's accept that reads true, so the
@@ -283,7 +320,8 @@ impl Context {
             .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         // Mutant: the accept split into a load and a separate store; a notify that lands in
-        // between leaves the event set with `notified` false (BUG1's busy loop).
+        // between leaves the event set with `notified` false (BUG1's state: the next `wait`
+        // consumes it, one wasted early return; with the seed's `wait`, a busy loop).
         #[cfg(aiolos_mutant = "accept_load_store")]
         let was_notified = self.notified.load(Ordering::Acquire);
         #[cfg(aiolos_mutant = "accept_load_store")]
@@ -335,8 +373,10 @@ impl Context {
         if blocking {
             self.wait_for_work(platform.expect("aiolos: Context used before attach()"));
         }
-        // (5) accept. Mutant `no_accept`: never accept (the event stays set once set: the
-        // owner's waits return at once, a busy loop that still makes progress).
+        // (5) accept. Mutant `no_accept`: never accept (an event set while the owner was not
+        // waiting stays set, `notified` false or stale, until the next `wait` consumes it: the
+        // invariant broken, one wasted early return per kick; with the seed's `wait`, a busy
+        // loop).
         #[cfg(not(aiolos_mutant = "no_accept"))]
         self.accept(platform);
         // (6) run. Each list is taken once, so work queued while running (a BH rescheduling

@@ -97,7 +97,7 @@ pub use bh::{Bh, BhHandler};
 pub use context::{AlreadyAttached, Context, HandshakeState};
 pub use notifier::{Clock, EventNotifier};
 #[cfg(feature = "std")]
-pub use notifier::{HostClock, HostNotifier};
+pub use notifier::{HostClock, HostNotifier, HostNotifierCounts};
 pub use poll_policy::PollParams;
 pub use signal::Signal;
 pub use stats::StatsSnapshot;

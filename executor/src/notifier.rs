@@ -6,8 +6,21 @@
 
 /// A latched wakeup for one context (QEMU's `EventNotifier`).
 ///
-/// Semantics: `set` latches; the latch stays set until `test_and_clear`; `wait` returns when
-/// the latch is set (or at `deadline`, or spuriously) and does **not** clear it.
+/// Semantics: `set` latches; the latch stays set until it is consumed; `wait` returns when
+/// the latch is set (or at `deadline`, or spuriously). Two places consume it:
+/// - `test_and_clear` (the owner's accept, when `notified` says somebody set it);
+/// - `wait` itself, when it finds the latch **already set on entry**: it consumes it (as
+///   `test_and_clear` would, with its Acquire) and returns at once. A latch that arrives
+///   *during* the wait is left set (the accept clears it, skipping nothing).
+///
+/// Why `wait` consumes a latch it finds set: the owner calls `wait` only after raising
+/// `notify_me`, its full fence and a re-check that found no work, and after `wait` returns it
+/// looks at all its work before it can sleep again. So the latch found set is a wakeup the
+/// owner is acting on right now, and clearing it there loses nothing (the same argument as
+/// the accept's clear). Without it, a notifier between its `set` and its store of `notified`
+/// (a vCPU descheduled there under KVM) leaves the owner's every `wait` returning at once
+/// until that store lands; with it, each `set` costs the owner at most one such early
+/// return. See `Context`'s module docs ("The notifier's window").
 ///
 /// Costs on aarch64 (the reason the context tracks `notified`):
 /// - `set`: a store to the context's pending word, plus — if the owner core may be asleep —
@@ -25,7 +38,9 @@ pub trait EventNotifier: Sync {
     /// Clear the latch; returns whether it was set.
     fn test_and_clear(&self) -> bool;
     /// Block until the latch is set or `deadline` (in [`Clock`] ticks) passes. May return
-    /// spuriously. `None`: no deadline.
+    /// spuriously. `None`: no deadline. A latch already set on entry is consumed (cleared,
+    /// as by `test_and_clear`) and the call returns at once; one set during the wait is left
+    /// set (trait docs).
     fn wait(&self, deadline: Option<u64>);
 }
 
@@ -38,7 +53,7 @@ pub trait Clock: Sync {
 }
 
 #[cfg(feature = "std")]
-pub use host::{HostClock, HostNotifier};
+pub use host::{HostClock, HostNotifier, HostNotifierCounts};
 
 #[cfg(feature = "std")]
 mod host {
@@ -81,10 +96,31 @@ mod host {
     ///
     /// Under loom the `wait` with a deadline returns immediately (loom has no time); a `wait`
     /// without deadline blocks, so a lost wakeup shows up as a loom deadlock.
+    ///
+    /// It counts its `set`s and its early returns (waits that found the latch set on entry),
+    /// under the same lock: with the trait's consuming `wait`, early returns never exceed
+    /// sets ([`HostNotifier::counts`]; the loom model `early_returns_per_set` checks it).
     #[derive(Debug)]
     pub struct HostNotifier {
-        flag: Mutex<bool>,
+        flag: Mutex<Latch>,
         cv: Condvar,
+    }
+
+    /// The latch and its counters (under the notifier's lock).
+    #[derive(Debug)]
+    struct Latch {
+        set: bool,
+        sets: u64,
+        early_returns: u64,
+    }
+
+    /// What [`HostNotifier::counts`] returns.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct HostNotifierCounts {
+        /// Calls of `set`.
+        pub sets: u64,
+        /// Calls of `wait` that found the latch already set (and returned at once).
+        pub early_returns: u64,
     }
 
     impl Default for HostNotifier {
@@ -97,7 +133,10 @@ mod host {
         loom_const_fn! {
             /// A clear notifier.
             pub fn new() -> Self {
-                Self { flag: Mutex::new(false), cv: Condvar::new() }
+                Self {
+                    flag: Mutex::new(Latch { set: false, sets: 0, early_returns: 0 }),
+                    cv: Condvar::new(),
+                }
             }
         }
     }
@@ -105,27 +144,48 @@ mod host {
     impl HostNotifier {
         /// Whether the latch is set, without clearing it (for liveness checks in tests).
         pub fn is_set(&self) -> bool {
-            *self.flag.lock().unwrap()
+            self.flag.lock().unwrap().set
+        }
+
+        /// Sets and early returns so far.
+        pub fn counts(&self) -> HostNotifierCounts {
+            let l = self.flag.lock().unwrap();
+            HostNotifierCounts {
+                sets: l.sets,
+                early_returns: l.early_returns,
+            }
         }
     }
 
     impl EventNotifier for HostNotifier {
         fn set(&self) {
-            let mut f = self.flag.lock().unwrap();
-            *f = true;
+            let mut l = self.flag.lock().unwrap();
+            l.set = true;
+            l.sets += 1;
             self.cv.notify_all();
         }
 
         fn test_and_clear(&self) -> bool {
-            core::mem::replace(&mut *self.flag.lock().unwrap(), false)
+            core::mem::replace(&mut self.flag.lock().unwrap().set, false)
         }
 
         fn wait(&self, deadline: Option<u64>) {
-            let mut f = self.flag.lock().unwrap();
+            let mut l = self.flag.lock().unwrap();
+            if l.set {
+                // Set on entry: consume it and return (the trait's contract). Mutant: the
+                // seed's wait, which leaves it set: every later wait returns at once until
+                // somebody's accept clears it (the owner spins through a notifier's window).
+                l.early_returns += 1;
+                #[cfg(not(aiolos_mutant = "wait_keeps_latch"))]
+                {
+                    l.set = false;
+                }
+                return;
+            }
             match deadline {
                 None => {
-                    while !*f {
-                        f = self.cv.wait(f).unwrap();
+                    while !l.set {
+                        l = self.cv.wait(l).unwrap();
                     }
                 }
                 #[cfg(loom)]
@@ -133,12 +193,12 @@ mod host {
                 #[cfg(not(loom))]
                 Some(d) => {
                     let until = origin() + Duration::from_nanos(d);
-                    while !*f {
+                    while !l.set {
                         let now = Instant::now();
                         if now >= until {
                             break;
                         }
-                        f = self.cv.wait_timeout(f, until - now).unwrap().0;
+                        l = self.cv.wait_timeout(l, until - now).unwrap().0;
                     }
                 }
             }

@@ -8,8 +8,9 @@ use std::task::Poll;
 
 use common::{context, join_within, leak, run_until, Recording, Runner, CLOCK, OWNER_DEADLINE};
 use executor::{
-    co_schedule, sleep, sleep_until, with_timeout, Bh, Clock, Context, Elapsed, JoinHandle,
-    PollParams, ScheduleError, SpawnError, TaskPool, WorkerPool,
+    co_schedule, sleep, sleep_until, with_timeout, Bh, Clock, Context, Elapsed, EventNotifier,
+    HostNotifier, HostNotifierCounts, JoinHandle, PollParams, ScheduleError, SpawnError, TaskPool,
+    WorkerPool,
 };
 
 fn recording_context() -> (&'static Context, &'static Recording) {
@@ -80,6 +81,92 @@ fn sleeping_owner_is_kicked_then_accepts_once() {
     // The next accept finds `notified` clear: no second (expensive) clear.
     ctx.poll(false);
     assert_eq!(rec.take(), Vec::<&str>::new());
+}
+
+#[test]
+fn wait_consumes_a_latch_it_finds_set() {
+    let n = leak(HostNotifier::new());
+    n.set();
+    // Set on entry: returns at once (no deadline, so it would block otherwise) and consumes.
+    n.wait(None);
+    #[cfg(not(aiolos_mutant = "wait_keeps_latch"))]
+    assert!(!n.is_set(), "the latch found set was left set");
+    assert_eq!(
+        n.counts(),
+        HostNotifierCounts {
+            sets: 1,
+            early_returns: 1
+        }
+    );
+    // A latch set during the wait is left set (for the accept). If this thread is so late
+    // that the latch is already set on entry, the wait consumes it (counted): no check then.
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        n.set();
+    });
+    n.wait(Some(CLOCK.now() + 5_000_000_000));
+    t.join().unwrap();
+    if n.counts().early_returns == 1 {
+        assert!(n.is_set(), "a latch set during the wait was consumed");
+    }
+}
+
+/// A notifier that stops inside the window: after latching, `set` sleeps before it returns
+/// (and so before `notify` stores `notified`), like a vCPU descheduled there under KVM.
+struct StallsInWindow {
+    inner: HostNotifier,
+    stall: AtomicBool,
+}
+
+impl EventNotifier for StallsInWindow {
+    fn set(&self) {
+        self.inner.set();
+        if self.stall.swap(false, SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    fn test_and_clear(&self) -> bool {
+        self.inner.test_and_clear()
+    }
+    fn wait(&self, deadline: Option<u64>) {
+        self.inner.wait(deadline)
+    }
+}
+
+/// The notifier's window: the owner wakes (or finds the latch) while a notifier sits for
+/// 50 ms between its `set` and its store of `notified`. It may return from `wait` at once
+/// once for that set (the wait consumes the latch), then it must sleep: early returns never
+/// exceed sets. With the seed's wait (mutant `wait_keeps_latch`) it spins for the 50 ms.
+#[test]
+fn owner_does_not_spin_through_the_notifiers_window() {
+    static BHS: [Bh; 2] = [Bh::new(|_| {}), Bh::new(|_| {})];
+    let ctx = leak(Context::new(0));
+    let n = leak(StallsInWindow {
+        inner: HostNotifier::new(),
+        stall: AtomicBool::new(true),
+    });
+    ctx.attach(n, &CLOCK).unwrap();
+    let owner = std::thread::spawn(move || {
+        while ctx.stats().bhs_run < 2 {
+            ctx.poll(true);
+        }
+        true
+    });
+    // Let the owner go to sleep, so that the first schedule kicks (and stalls in `set`).
+    while ctx.handshake_state().notify_me == 0 {
+        std::thread::yield_now();
+    }
+    BHS[0].schedule(ctx);
+    // The owner is asleep again (or about to be): this kick ends the run.
+    BHS[1].schedule(ctx);
+    assert!(join_within(owner, OWNER_DEADLINE, "owner"));
+    let c = n.inner.counts();
+    assert!(
+        c.early_returns <= c.sets,
+        "{} early returns from wait for {} sets: the owner spun through the window",
+        c.early_returns,
+        c.sets
+    );
 }
 
 #[test]

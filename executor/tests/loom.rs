@@ -2,10 +2,13 @@
 //!
 //! Each model ends with the owner blocked in `EventNotifier::wait(None)` if a wakeup is lost;
 //! the loom `HostNotifier` waits on a loom `Condvar`, so a lost wakeup is a loom deadlock.
-//! A busy loop (the event left set with nobody to clear it: the seed's BUG1) is not a
+//! The event left set with `notified` false and nobody to clear it (the seed's BUG1: a busy
+//! loop with the seed's `wait`, one wasted early return with the consuming one) is not a
 //! deadlock; the models with an end-state check (`assert_idle_end_state`) see it: after the
 //! last notifier is joined and the owner has polled once more, the event must be clear and
-//! no work left.
+//! no work left. An owner spinning through a notifier's window (the seed's `wait`, which
+//! leaves a latch it finds set) is seen by `early_returns_per_set`: early returns from
+//! `wait` never exceed the event's sets.
 //!
 //! Negative controls (`--cfg aiolos_mutant="…"`, see `loom-mutants.sh`): for every executor
 //! mutant, `mutant_caught` runs the model named in `CATCHER` and passes only if loom finds
@@ -115,8 +118,10 @@ const BUSY_LOOP: &str = "event still set after the owner accepted the last notif
 
 /// The end state once every notifier is joined: one more (non-blocking) poll accepts the
 /// last notifies; then nothing may be left to run and the event must be clear. An event
-/// left set with `notified` false is never cleared again: every later `wait` returns at
-/// once, a busy loop (BUG1, `no_accept`, `accept_load_store`). Consumes the event.
+/// left set with `notified` false and no notify in flight breaks the invariant on
+/// `notified` (BUG1, `no_accept`, `accept_load_store`): with the seed's `wait` every later
+/// wait returned at once (a busy loop); with the consuming `wait` the next one takes it
+/// (one wasted early return). Consumes the event.
 fn assert_idle_end_state(ctx: &'static Context, event: &'static HostNotifier, bhs: &[Bh]) {
     let progress = ctx.poll(false);
     assert!(!progress, "work left unrun after the last notify");
@@ -126,7 +131,7 @@ fn assert_idle_end_state(ctx: &'static Context, event: &'static HostNotifier, bh
     );
     assert!(
         !event.test_and_clear(),
-        "{BUSY_LOOP}: the owner would busy-loop (every wait returns at once)"
+        "{BUSY_LOOP}: the invariant on `notified` is broken (the owner's next wait returns at once)"
     );
 }
 
@@ -144,6 +149,41 @@ fn notify_end_state() {
     t.join().unwrap();
     assert_idle_end_state(ctx, event, bhs);
 }
+
+/// What a failed window check says (the catcher below looks for it).
+const WINDOW_SPIN: &str = "more early returns from wait than sets";
+
+/// The notifier's window: one notifier schedules two bottom halves while the owner polls
+/// (blocking) until both ran, checking after every poll that its `wait` returned at once no
+/// more often than the event was set. An owner that wakes (or finds the latch) while the
+/// notifier is between its `set` and its store of `notified` accepts nothing; with the seed's
+/// `wait` (mutant `wait_keeps_latch`) every later wait returns at once until that store
+/// lands: loom schedules the owner alone there, and the second early return on one set fails
+/// the check. With the consuming `wait`, each early return takes one set. No yield in the
+/// owner's loop: a spinning owner must show up here, not be scheduled away.
+fn early_returns_per_set() {
+    let (ctx, event) = context_and_event(0);
+    let bhs: &'static [Bh; 2] = leak([Bh::new(|_| {}), Bh::new(|_| {})]);
+    let t = thread::spawn(move || {
+        bhs[0].schedule(ctx);
+        bhs[1].schedule(ctx);
+    });
+    while ctx.stats().bhs_run < 2 {
+        ctx.poll(true);
+        let c = event.counts();
+        assert!(
+            c.early_returns <= c.sets,
+            "{WINDOW_SPIN}: {} early returns for {} sets (the owner spins through the notifier's window)",
+            c.early_returns,
+            c.sets
+        );
+    }
+    t.join().unwrap();
+    assert_idle_end_state(ctx, event, bhs);
+}
+
+/// Preemption bound of [`early_returns_per_set`] (two notifies and the owner's polls).
+const WINDOW_PREEMPTIONS: usize = 3;
 
 /// Preemption bound of [`fan_in`]: the stale-`notified` interleaving below needs 3.
 const FAN_IN_PREEMPTIONS: usize = 3;
@@ -289,6 +329,16 @@ mod models {
             FAN_IN_PREEMPTIONS,
             leak(AtomicUsize::new(0)),
             fan_in,
+        );
+    }
+
+    #[test]
+    fn early_returns_per_set() {
+        check_counted(
+            "early_returns_per_set",
+            WINDOW_PREEMPTIONS,
+            leak(AtomicUsize::new(0)),
+            super::early_returns_per_set,
         );
     }
 
@@ -473,6 +523,14 @@ const CATCHER: Catcher = Catcher {
     what: DEADLOCK,
 };
 
+#[cfg(aiolos_mutant = "wait_keeps_latch")]
+const CATCHER: Catcher = Catcher {
+    model: "early_returns_per_set",
+    run: early_returns_per_set,
+    preemptions: WINDOW_PREEMPTIONS,
+    what: WINDOW_SPIN,
+};
+
 /// Negative control, one per mutant build: passes only if the mutant's catcher model fails
 /// the way it states.
 #[cfg(any(
@@ -486,7 +544,8 @@ const CATCHER: Catcher = Catcher {
     aiolos_mutant = "accept_load_store",
     aiolos_mutant = "no_accept",
     aiolos_mutant = "skip_set_if_notified",
-    aiolos_mutant = "signal_no_recheck"
+    aiolos_mutant = "signal_no_recheck",
+    aiolos_mutant = "wait_keeps_latch"
 ))]
 #[test]
 fn mutant_caught() {

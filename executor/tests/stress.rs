@@ -29,9 +29,10 @@ const STALL: Duration = Duration::from_secs(10);
 /// The handshake and the event, for a failure message.
 fn report(ctx: &Context, event: Option<&HostNotifier>) -> String {
     format!(
-        "handshake {:?}, event set: {:?}, stats {:?}",
+        "handshake {:?}, event set: {:?}, {:?}, stats {:?}",
         ctx.handshake_state(),
         event.map(HostNotifier::is_set),
+        event.map(HostNotifier::counts),
         ctx.stats()
     )
 }
@@ -211,7 +212,8 @@ fn fan_in_rounds_owner_ends_idle() {
             assert!(
                 hs.notified || !event.is_set(),
                 "round {round}: after the last notify the event is set with `notified` false: \
-                 nobody will clear it and every wait returns at once (a busy loop, BUG1); {}",
+                 the invariant on `notified` is broken (BUG1; the next wait returns at once, \
+                 with the seed's wait every wait: a busy loop); {}",
                 report(ctx, Some(event))
             );
             kicked_rounds += u64::from(ctx.stats().sleeps > sleeps);
@@ -220,9 +222,18 @@ fn fan_in_rounds_owner_ends_idle() {
         ctx.poll(false);
         assert!(
             !event.is_set(),
-            "after the last round and one more poll the event is still set: the owner would \
-             busy-loop instead of sleeping; {}",
+            "after the last round and one more poll the event is still set: the owner's next \
+             wait would return at once instead of sleeping; {}",
             report(ctx, Some(event))
+        );
+        // Each early return from `wait` consumes one set (the notifier's window costs the
+        // owner at most one), whatever the producers' timing.
+        let c = event.counts();
+        assert!(
+            c.early_returns <= c.sets,
+            "{} early returns from wait for {} sets: the owner spun through a notifier's window",
+            c.early_returns,
+            c.sets
         );
         kicked_rounds
     });

@@ -7,7 +7,9 @@
 //!   announced it is about to WFI, send it the wake SGI. A remote store to `pending` already
 //!   wakes an owner that waits in WFE (the store clears its exclusive monitor), so the SGI is
 //!   only needed for the WFI phase.
-//! * `wait` (owner): first an adaptive monitor wait — LDAXR `pending` + WFE, bounded by a
+//! * `wait` (owner): a latch already set on entry is consumed (`test_and_clear`) and `wait`
+//!   returns at once (the executor's "notifier's window": at most one early return per
+//!   `set`). Otherwise first an adaptive monitor wait — LDAXR `pending` + WFE, bounded by a
 //!   budget that grows when wakeups arrive during it and shrinks when they do not (QEMU's
 //!   poll-grow/poll-shrink, applied to the monitor) — then, IRQs masked, announce WFI, full
 //!   fence, re-check `pending`, WFI with the virtual timer armed for the deadline.
@@ -96,7 +98,8 @@ pub struct NotifierSnapshot {
     pub gic_clears: u64,
     /// Timer ticks spent in those clears.
     pub gic_clear_ticks: u64,
-    /// Waits that found the latch set before `notified` (returned at once).
+    /// Waits that found the latch already set (consumed it and returned at once): at most
+    /// one per `set`, so at most the context's kicks.
     pub early_returns: u64,
     /// `test_and_clear`s of a set latch that needed no GIC clear (no SGI sent).
     pub clears_skipped: u64,
@@ -255,13 +258,17 @@ impl executor::EventNotifier for SgiNotifier {
     }
 
     fn wait(&self, deadline: Option<u64>) {
+        // A Relaxed look first (`is_latched`): most waits find the latch clear and pay no
+        // read-modify-write.
         if self.gate.is_latched() {
-            // Set, but `notified` not yet: a notifier is between `set` and its store of
-            // `notified` (or its SGI). The executor loops until it can accept.
-            // One WFE: under a hypervisor or TCG it yields the vCPU, letting the notifier's
-            // vCPU finish; on hardware the event stream bounds it.
-            self.stats.early_returns.bump_owner();
-            hal::cpu::wfe();
+            // Set on entry: typically a notifier between its `set` and its store of
+            // `notified` (under KVM its vCPU may be descheduled right there), or a kick that
+            // came after the executor's re-check. Consume it here, where the owner sees it
+            // (`EventNotifier::wait`'s contract; the executor's "notifier's window"): the
+            // owner looks at all its work before it can sleep again, so nothing is lost, and
+            // each `set` costs at most one early return. `test_and_clear` takes the latch
+            // (Acquire, pairs with the Release in `latch`) and drops a sent SGI.
+            self.early_return();
             return;
         }
         let caught = self.monitor_wait(deadline);
@@ -292,6 +299,23 @@ impl executor::EventNotifier for SgiNotifier {
         }
         self.gate.awake();
         hal::cpu::irq_restore(saved);
+    }
+}
+
+impl SgiNotifier {
+    /// `wait`'s path for a latch found set on entry (see there): out of line and cold, so
+    /// that the common wait's code (the wake round trip) stays as it was.
+    #[cold]
+    #[inline(never)]
+    fn early_return(&self) {
+        #[cfg(not(aiolos_mutant = "wait_keeps_latch"))]
+        executor::EventNotifier::test_and_clear(self);
+        // Mutant: the seed's wait, which leaves the latch set (one WFE, a yield under a
+        // hypervisor): the owner returns at once from every wait until the notifier's
+        // `notified` lands and its accept clears the latch.
+        #[cfg(aiolos_mutant = "wait_keeps_latch")]
+        hal::cpu::wfe();
+        self.stats.early_returns.bump_owner();
     }
 }
 

@@ -129,9 +129,15 @@ pub fn print() {
     for core in 0..crate::smp::possible_count() {
         let n = super::notifier(core).snapshot();
         if crate::smp::is_online(core) {
+            // Early returns: waits that found the latch set (typically inside a notifier's
+            // window, between its `set` and `notified`); each consumes one set, so they
+            // stay at or below the kicks.
             println!(
-                "core {}: woken in WFE {} times; event set before `notified` {} times",
-                core, n.wfe_wakeups, n.early_returns
+                "core {}: woken in WFE {} times; {} early returns from wait for {} kicks",
+                core,
+                n.wfe_wakeups,
+                n.early_returns,
+                super::context(core).stats().kicks
             );
         }
     }

@@ -8,7 +8,8 @@
 //! * `busy loop`: during a phase, a core's event is seen set for [`STUCK_TICKS`] samples in a
 //!   row while its `wait` keeps returning at once; or after a phase, an idle worker did not
 //!   settle into WFI (its polls or early returns from `wait` kept rising, or `notify_me`, the
-//!   latch or the queues did not reach their idle values, or it never entered WFI at all).
+//!   latch or the queues did not reach their idle values, or it never entered WFI at all, or
+//!   its `wait` returned at once more often than it was kicked).
 
 use super::phases::{launch, mix_running, mix_start, mix_stop};
 use super::progress::{self, workers, Phase};
@@ -96,6 +97,17 @@ fn sample(core: usize) -> Sample {
 fn early_returns(core: usize) -> u64 {
     #[cfg(feature = "stats")]
     return crate::runtime::notifier(core).snapshot().early_returns;
+    #[cfg(not(feature = "stats"))]
+    {
+        let _ = core;
+        0
+    }
+}
+
+/// Kicks this core's context received (0 without feature `stats`, like `early_returns`).
+fn kicks(core: usize) -> u64 {
+    #[cfg(feature = "stats")]
+    return context(core).expect("online").stats().kicks;
     #[cfg(not(feature = "stats"))]
     {
         let _ = core;
@@ -225,6 +237,26 @@ async fn liveness(phase: Phase, before: &[Sample]) {
                     ),
                 );
             }
+        }
+        // Each early return consumes a set (`EventNotifier::wait`), and each set is a kick:
+        // more early returns than kicks is an owner spinning through a notifier's window
+        // (the seed's wait, mutant `wait_keeps_latch`). Slack: a kick counts itself after
+        // its set, so a few may be in flight (at most two per core: one from a task, one
+        // from an IRQ handler that interrupted it).
+        let kicks = kicks(core);
+        let early = early_returns(core);
+        if early > kicks + 2 * cores_online() as u64 {
+            stalled(
+                phase,
+                0,
+                format_args!(
+                    "busy loop: after phase {} core {} made {} early returns from wait for {} kicks (more than one per set: it spun through a notifier's window)",
+                    phase.name(),
+                    core,
+                    early,
+                    kicks
+                ),
+            );
         }
         if cfg!(feature = "stats") && sample(core).wfi == before[core].wfi {
             stalled(
