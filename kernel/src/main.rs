@@ -24,6 +24,10 @@ fn main() {
         demo::blk::start();
         return;
     }
+    if bootarg("blk-bench").is_some() {
+        demo::blk_bench::start();
+        return;
+    }
     if demo::MAIN.spawn(this_context(), demo::run()).is_err() {
         exit_fail(format_args!("cannot spawn the demo task"));
     }

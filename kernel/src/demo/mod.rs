@@ -2,6 +2,7 @@
 
 mod bh_irq;
 pub mod blk;
+pub mod blk_bench;
 mod echo;
 mod ping_pong;
 mod serve;
