@@ -27,20 +27,23 @@ for w in $(cat /proc/cmdline); do
 	esac
 done
 
+# CLOCK_MONOTONIC in ns (busybox date has no %N).
+now() { sed -n 's/^now at \([0-9]*\) nsecs$/\1/p' /proc/timer_list; }
+
 if [ -n "$BLK" ]; then
 	i=0
 	while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 	[ -b /dev/vda ] || echo "linux-blk: no /dev/vda"
 	for qd in 1 32; do
 		per=$((BLK / qd))
-		t0=$(date +%s%N)
+		t0=$(now)
 		k=0
 		while [ $k -lt $qd ]; do
 			dd if=/dev/vda of=/dev/null bs=4096 count=$per skip=$((k * per)) iflag=direct 2>/tmp/dd.$k &
 			k=$((k + 1))
 		done
 		wait
-		t1=$(date +%s%N)
+		t1=$(now)
 		grep -q "^$per+0 records in" /tmp/dd.0 || echo "linux-blk: dd failed: $(cat /tmp/dd.0)"
 		echo "linux-blk: qd=$qd n=$((per * qd)) ns=$((t1 - t0))"
 	done

@@ -362,7 +362,8 @@ pub enum ConnMode {
     /// requests on it.
     KeepAlive,
     /// Each request on a connection of its own (opened, one `GET /`, closed), as a server
-    /// without keep-alive (busybox httpd) needs. The connects are taken one at a time (a
+    /// without keep-alive (busybox httpd) needs; a request that fails (no answer in 10 s, a
+    /// reset, a status other than 200) is sent again on a new connection, at most 3 times. The connects are taken one at a time (a
     /// lock around `connect`) and one that slirp's full accept queue dropped is tried again
     /// after 20 ms rather than the kernel's 1 s.
     PerRequest,
@@ -376,6 +377,8 @@ pub struct LoadStats {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub requests: usize,
+    /// Requests sent again after a failed attempt ([`ConnMode::PerRequest`] only).
+    pub retried: usize,
 }
 
 /// Connects with a short timeout, tried again on a timeout (at most 2 s in all). slirp
@@ -392,9 +395,10 @@ fn connect_retrying(port: u16, what: &str) -> Result<TcpStream, String> {
             Err(e) => return Err(format!("{what}: {e}")),
         }
     };
-    // Long: a server whose own accept queue overflows (busybox httpd listens with a backlog
-    // of 9) leaves slirp's SYN to the guest to slirp's retransmission (3, 6, 12 s...).
-    s.set_read_timeout(Some(Duration::from_secs(60)))
+    // A server whose own accept queue overflows (busybox httpd listens with a backlog of 9)
+    // leaves the connection to slirp's and the guest's retransmissions for tens of seconds:
+    // such a request is given up after 10 s and sent again (counted in `LoadStats::retried`).
+    s.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
     s.set_nodelay(true).map_err(|e| e.to_string())?;
     Ok(s)
@@ -435,12 +439,13 @@ pub fn load(
         get(&mut s, &mut buf).map_err(|e| format!("load connection {i} (warm-up): {e}"))?;
         warmed.push(Some(s));
     }
+    let retried = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<Vec<f64>, String>> = std::thread::scope(|sc| {
         let handles: Vec<_> = warmed
             .into_iter()
             .enumerate()
             .map(|(i, mut conn)| {
-                let (first, connect_lock) = (&first, &connect_lock);
+                let (first, connect_lock, retried) = (&first, &connect_lock, &retried);
                 sc.spawn(move || {
                     first
                         .lock()
@@ -451,26 +456,46 @@ pub fn load(
                     for _ in 0..per_conn {
                         let t = Instant::now();
                         let what = format!("load connection {i}");
-                        let mut s = match conn.take() {
-                            Some(s) => s,
-                            None => {
-                                let _one = connect_lock.lock().unwrap_or_else(|e| e.into_inner());
-                                buf.clear();
-                                connect_retrying(port, &what)?
+                        let mut tries = 0;
+                        loop {
+                            let mut s = match conn.take() {
+                                Some(s) => s,
+                                None => {
+                                    let _one =
+                                        connect_lock.lock().unwrap_or_else(|e| e.into_inner());
+                                    buf.clear();
+                                    connect_retrying(port, &what)?
+                                }
+                            };
+                            let r = get(&mut s, &mut buf)
+                                .map_err(|e| format!("{what}: {e}"))
+                                .and_then(|(code, body)| {
+                                    if code != 200 || body != want {
+                                        return Err(format!(
+                                            "{what}: status {code}, body of {} bytes differs",
+                                            body.len()
+                                        ));
+                                    }
+                                    Ok(())
+                                });
+                            match r {
+                                Ok(()) => {
+                                    if mode == ConnMode::KeepAlive {
+                                        conn = Some(s);
+                                    }
+                                    break;
+                                }
+                                Err(e) if mode == ConnMode::KeepAlive || tries == 3 => {
+                                    return Err(e)
+                                }
+                                Err(_) => {
+                                    tries += 1;
+                                    // Relaxed: a counter read after the threads are joined.
+                                    retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
                             }
-                        };
-                        let (code, body) =
-                            get(&mut s, &mut buf).map_err(|e| format!("{what}: {e}"))?;
-                        if code != 200 || body != want {
-                            return Err(format!(
-                                "{what}: status {code}, body of {} bytes differs",
-                                body.len()
-                            ));
                         }
                         lat.push(t.elapsed().as_secs_f64() * 1e3);
-                        if mode == ConnMode::KeepAlive {
-                            conn = Some(s);
-                        }
                     }
                     Ok(lat)
                 })
@@ -515,6 +540,7 @@ pub fn load(
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
         requests: total,
+        retried: retried.into_inner(),
     })
 }
 

@@ -125,6 +125,10 @@ fn guest(os: &Os, s: &Sizes, disk: &Path, want: &[u8], kv: &mut Kv) -> Result<Ve
             "boot_ms",
             format!("{:.0}", boot.as_secs_f64() * 1e3),
         );
+        eprintln!(
+            "bench: {name}: first response {:.0} ms after QEMU's start",
+            boot.as_secs_f64() * 1e3
+        );
         let mut modes = vec![("pr", ConnMode::PerRequest)];
         if matches!(os, Os::Aiolos { .. }) {
             modes.push(("ka", ConnMode::KeepAlive));
@@ -135,17 +139,26 @@ fn guest(os: &Os, s: &Sizes, disk: &Path, want: &[u8], kv: &mut Kv) -> Result<Ve
                 Os::Linux { .. } => s.linux_loads,
             };
             for (conns, n) in loads {
-                let l = load(vm.http, conns, n, &page, mode)
-                    .map_err(|e| format!("{name}, {conns} connections, {mode:?}: {e}"))?;
-                eprintln!(
-                    "bench: {name} {mode:?} {conns} conns: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
-                    l.rate, l.p50_ms, l.p99_ms
-                );
                 let k = format!("{tag}.c{conns}");
+                let l = match load(vm.http, conns, n, &page, mode) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        // A ✘ in its row, not the end of the bench.
+                        eprintln!("bench: {name} {mode:?} {conns} conns failed: {e}");
+                        let short: String = e.chars().take(160).collect();
+                        put(kv, os, &format!("{k}.error"), short.replace('\n', " "));
+                        continue;
+                    }
+                };
+                eprintln!(
+                    "bench: {name} {mode:?} {conns} conns: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} retried",
+                    l.rate, l.p50_ms, l.p99_ms, l.retried
+                );
                 put(kv, os, &format!("{k}.rate"), format!("{:.0}", l.rate));
                 put(kv, os, &format!("{k}.p50_ms"), format!("{:.2}", l.p50_ms));
                 put(kv, os, &format!("{k}.p99_ms"), format!("{:.2}", l.p99_ms));
                 put(kv, os, &format!("{k}.requests"), l.requests);
+                put(kv, os, &format!("{k}.retried"), l.retried);
             }
         }
         Ok(page)

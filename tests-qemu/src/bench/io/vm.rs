@@ -72,6 +72,8 @@ pub fn config(
     };
     cfg.qemu_extra.extend(net_args(http, echo));
     cfg.qemu_extra.extend([
+        // A guest that panics or resets ends the run (Linux with panic=-1 would boot again).
+        "-no-reboot".into(),
         "-drive".into(),
         format!(
             "if=none,file={},format=raw,id=d0,readonly=on",
