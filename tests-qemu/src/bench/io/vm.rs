@@ -55,6 +55,13 @@ pub struct Vm {
     pub started: Instant,
 }
 
+/// Where a boot's host side meets it: the forwarded HTTP and echo ports, the QMP socket.
+pub struct Endpoints {
+    pub http: u16,
+    pub echo: u16,
+    pub qmp: PathBuf,
+}
+
 /// The QEMU command line of `os` in `mode`: `smp` cores, `-icount shift=0` if `icount`.
 pub fn config(
     os: &Os,
@@ -62,10 +69,9 @@ pub fn config(
     smp: u32,
     icount: bool,
     disk: &Path,
-    http: u16,
-    echo: u16,
-    qmp: &Path,
+    at: &Endpoints,
 ) -> (BootConfig, PathBuf) {
+    let (http, echo, qmp) = (at.http, at.echo, &at.qmp);
     let mut cfg = BootConfig {
         smp,
         ..BootConfig::default()
@@ -118,7 +124,12 @@ impl Vm {
             std::process::id()
         ));
         let _ = std::fs::remove_file(&qmp_path);
-        let (cfg, kernel) = config(os, mode, smp, icount, disk, http, echo, &qmp_path);
+        let at = Endpoints {
+            http,
+            echo,
+            qmp: qmp_path.clone(),
+        };
+        let (cfg, kernel) = config(os, mode, smp, icount, disk, &at);
         let mut cmd = cfg.command(&kernel, true);
         eprintln!("{}", util::display_command(&cmd));
         let started = Instant::now();
@@ -179,5 +190,65 @@ fn get_once(port: u16) -> Result<Vec<u8>, String> {
     match get(&mut s, &mut Vec::new())? {
         (200, body) => Ok(body),
         (code, _) => Err(format!("status {code}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The command line without the words that may differ between the guests.
+    fn shared(os: &Os, mode: &Mode, smp: u32) -> (Vec<String>, String) {
+        let at = Endpoints {
+            http: 8080,
+            echo: 8081,
+            qmp: PathBuf::from("q.sock"),
+        };
+        let (cfg, kernel) = config(os, mode, smp, false, Path::new("d.img"), &at);
+        let cmd = cfg.command(&kernel, true);
+        let mut out = Vec::new();
+        let mut args = cmd.get_args().map(|a| a.to_string_lossy().into_owned());
+        let mut append = String::new();
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "-kernel" | "-initrd" => {
+                    args.next();
+                }
+                "-append" => append = args.next().unwrap_or_default(),
+                _ => out.push(a),
+            }
+        }
+        (out, append)
+    }
+
+    #[test]
+    fn both_guests_share_the_command_line() {
+        let aiolos = Os::Aiolos {
+            elf: "kernel".into(),
+        };
+        let linux = Os::Linux {
+            vmlinuz: "vmlinuz".into(),
+            initrd: "initrd".into(),
+        };
+        for mode in [Mode::Serve, Mode::Blk(64)] {
+            let (a, a_append) = shared(&aiolos, &mode, 4);
+            let (l, l_append) = shared(&linux, &mode, 4);
+            assert_eq!(a, l);
+            assert_ne!(a_append, l_append);
+        }
+        let (a, append) = shared(&aiolos, &Mode::Blk(64), 4);
+        assert!(append.contains("blk-bench=1,32 blk-bench-n=64"), "{append}");
+        let line = a.join(" ");
+        for want in [
+            "-smp 4",
+            "hostfwd=tcp:127.0.0.1:8080-:80",
+            "virtio-net-device",
+            "virtio-blk-device,drive=d0",
+            "-no-reboot",
+        ] {
+            assert!(line.contains(want), "{want} in {line}");
+        }
+        // The check can fail: another smp is another command line.
+        assert_ne!(shared(&linux, &Mode::Serve, 1).0, a);
     }
 }
