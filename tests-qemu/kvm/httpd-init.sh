@@ -38,13 +38,19 @@ if [ -n "$BLK" ]; then
 		per=$((BLK / qd))
 		t0=$(now)
 		k=0
+		pids=
 		while [ $k -lt $qd ]; do
 			dd if=/dev/vda of=/dev/null bs=4096 count=$per skip=$((k * per)) iflag=direct 2>/tmp/dd.$k &
+			pids="$pids $!"
 			k=$((k + 1))
 		done
-		wait
+		for p in $pids; do wait "$p"; done
 		t1=$(now)
-		grep -q "^$per+0 records in" /tmp/dd.0 || echo "linux-blk: dd failed: $(cat /tmp/dd.0)"
+		k=0
+		while [ $k -lt $qd ]; do
+			grep -q "^$per+0 records in" /tmp/dd.$k || echo "linux-blk: dd failed: $(cat /tmp/dd.$k)"
+			k=$((k + 1))
+		done
 		echo "linux-blk: qd=$qd n=$((per * qd)) ns=$((t1 - t0))"
 	done
 	poweroff -f

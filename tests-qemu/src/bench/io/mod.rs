@@ -163,19 +163,19 @@ fn guest(os: &Os, s: &Sizes, disk: &Path, want: &[u8], kv: &mut Kv) -> Result<Ve
         }
         Ok(page)
     })();
-    vm.stop();
+    vm.stop(&format!("{name}-serve"));
     let page = r?;
 
     eprintln!("bench: I/O rows, {name}: block reads (TCG, smp 4)");
     let mut vm = Vm::start(os, &Mode::Blk(s.blk), 4, false, disk)?;
     let r = blk(os, &mut vm, kv);
-    vm.stop();
+    vm.stop(&format!("{name}-blk"));
     r?;
 
     eprintln!("bench: I/O rows, {name}: instructions per request (-icount shift=0, smp 1)");
     let mut vm = Vm::start(os, &Mode::Serve, 1, true, disk)?;
     let r = icount(os, &mut vm, s.icount, kv);
-    vm.stop();
+    vm.stop(&format!("{name}-icount"));
     r?;
     Ok(page)
 }
@@ -189,6 +189,9 @@ fn blk(os: &Os, vm: &mut Vm, kv: &mut Kv) -> Result<(), String> {
     };
     vm.wait(&[last], 300)?;
     let text = vm.con.transcript();
+    if let Some(bad) = text.lines().find(|l| l.contains("linux-blk: dd failed")) {
+        return Err(format!("linux: {bad}"));
+    }
     for line in text.lines().filter_map(|l| l.trim().strip_prefix(prefix)) {
         let f = crate::bench::parse_kv(&line.replace(' ', "\n"), "");
         let num = |k: &str| f.get(k).and_then(|v| v.parse::<f64>().ok());

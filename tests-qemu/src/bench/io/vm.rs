@@ -176,8 +176,13 @@ impl Vm {
         Qmp::connect(&self.qmp_path, Duration::from_secs(10))
     }
 
-    pub fn stop(mut self) {
+    /// Ends QEMU and keeps its console in `target/bench/io-NAME.log`.
+    pub fn stop(mut self, name: &str) {
         self.con.stop();
+        let log = util::target_dir()
+            .join("bench")
+            .join(format!("io-{name}.log"));
+        let _ = std::fs::write(&log, self.con.transcript());
         let _ = std::fs::remove_file(&self.qmp_path);
     }
 }

@@ -113,6 +113,15 @@ pub fn prepare() -> Result<LinuxHttpd, String> {
     w.finish().map_err(io)?;
     let _ = fs::remove_dir_all(&root);
     fs::write(dir.join("complete"), &key).map_err(|e| format!("complete marker: {e}"))?;
+    // Older ones (other package versions or init script) are dead weight now.
+    if let Ok(rd) = fs::read_dir(&cache) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("httpd-") && e.path() != dir {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
     Ok(out)
 }
 
