@@ -6,7 +6,7 @@
 #                  port 80 serving /www; prints `linux-httpd: serving`, serves until stopped
 #   bench.blk=N    instead: N reads of 4 KiB with O_DIRECT from /dev/vda at queue depth 1
 #                  (one dd) and 32 (32 dd processes on 32 regions), each pass printed as
-#                  `linux-blk: qd=QD n=N ns=NS`, then power off
+#                  `linux-blk: qd=QD n=N ns=NS`, then `linux-blk: done` and power off
 # Every line the host parses starts with `linux-httpd:` or `linux-blk:`.
 
 /bin/busybox mkdir -p /proc /sys /dev /tmp /usr/bin /usr/sbin /sbin
@@ -53,6 +53,7 @@ if [ -n "$BLK" ]; then
 		done
 		echo "linux-blk: qd=$qd n=$((per * qd)) ns=$((t1 - t0))"
 	done
+	echo "linux-blk: done"
 	poweroff -f
 fi
 

@@ -185,14 +185,16 @@ fn guest(os: &Os, s: &Sizes, disk: &Path, want: &[u8], kv: &mut Kv) -> Result<Ve
 fn blk(os: &Os, vm: &mut Vm, kv: &mut Kv) -> Result<(), String> {
     let (prefix, last) = match os {
         Os::Aiolos { .. } => ("blk-bench: ", "exit: "),
-        Os::Linux { .. } => ("linux-blk: ", "linux-blk: qd=32 "),
+        // Complete lines only: the transcript is read as soon as the pattern shows.
+        Os::Linux { .. } => ("linux-blk: ", "linux-blk: done"),
     };
     vm.wait(&[last], 300)?;
     let text = vm.con.transcript();
     if let Some(bad) = text.lines().find(|l| l.contains("linux-blk: dd failed")) {
         return Err(format!("linux: {bad}"));
     }
-    for line in text.lines().filter_map(|l| l.trim().strip_prefix(prefix)) {
+    let lines = text.lines().filter_map(|l| l.trim().strip_prefix(prefix));
+    for line in lines.filter(|l| l.starts_with("qd=")) {
         let f = crate::bench::parse_kv(&line.replace(' ', "\n"), "");
         let num = |k: &str| f.get(k).and_then(|v| v.parse::<f64>().ok());
         let (Some(qd), Some(n)) = (num("qd"), num("n")) else {
