@@ -28,6 +28,10 @@ fn main() {
         #[cfg(not(feature = "virtio"))]
         exit_fail(format_args!("blk-test: built without feature `virtio`"));
     }
+    if bootarg("blk-bench").is_some() {
+        demo::blk_bench::start();
+        return;
+    }
     if demo::MAIN.spawn(this_context(), demo::run()).is_err() {
         exit_fail(format_args!("cannot spawn the demo task"));
     }

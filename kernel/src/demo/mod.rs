@@ -3,6 +3,7 @@
 mod bh_irq;
 #[cfg(feature = "virtio")]
 pub mod blk;
+pub mod blk_bench;
 mod echo;
 mod ping_pong;
 #[cfg(feature = "serve")]

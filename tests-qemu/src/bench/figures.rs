@@ -279,10 +279,15 @@ fn guest_rows(kv: &Kv, rows: &mut Vec<Row>) -> Result<(), String> {
     Ok(())
 }
 
-pub fn rows(kv: &Kv) -> Result<Vec<Row>, String> {
+/// The host and the guest halves' rows (each if it ran).
+pub fn rows(kv: &Kv, host: bool, guest: bool) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
-    host_rows(kv, &mut rows)?;
-    guest_rows(kv, &mut rows)?;
+    if host {
+        host_rows(kv, &mut rows)?;
+    }
+    if guest {
+        guest_rows(kv, &mut rows)?;
+    }
     Ok(rows)
 }
 

@@ -5,6 +5,7 @@
 
 mod figures;
 mod guest;
+mod io;
 mod svg;
 
 use std::collections::BTreeMap;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use crate::util;
 
-pub const HELP: &str = "usage: cargo xtask bench [--quick] [--reps N] [--n ROUNDS]
+pub const HELP: &str = "usage: cargo xtask bench [--quick] [--reps N] [--n ROUNDS] [--only PART]
 
 Runs both halves and prints one markdown table (each figure, the peer's figure from the same
 run, the ratio, the target with ✔/✘):
@@ -26,6 +27,13 @@ run, the ratio, the target with ✔/✘):
          without icount for the busy producer/consumer's kick share; the demo kernel's
          stress under icount; the Image sizes of the demo kernel, of the demo without
          its I/O features, and of the `new-app` template (no features), each booted
+         (must end `exit: ok`)
+  io     the network service and the block device, aiolos vs a Linux guest (Debian's arm64
+         kernel, busybox httpd and dd) on the same QEMU command line: HTTP requests/s and
+         p50/p99 at 1, 16 and 64 connections, boot to first response, 4 KiB read IOPS at
+         queue depth 1 and 32, instructions per request under -icount (QMP). The Linux
+         guest's packages are fetched once into target/kvm-cache/ (as `cargo xtask kvm`
+         does); --quick runs aiolos only
 Writes target/bench/bench.md (the table), bench.svg (wake-latency histogram per core, the
 host ratios) and bench.kv (key=value; the previous run's is kept as bench.prev.kv).
 Exits non-zero only when something did not run (a missed target is a ✘ in the table).
@@ -33,10 +41,13 @@ Exits non-zero only when something did not run (a missed target is a ✘ in the 
 options:
   --quick      small sizes (CI: checks the command works, not the figures)
   --reps N     host repetitions per figure (default 5, at least 5)
-  --n ROUNDS   guest round trips (default 1000, --quick 100; at most 1000)";
+  --n ROUNDS   guest round trips (default 1000, --quick 100; at most 1000)
+  --only PART  run one part: host, guest or io (the table then has only its rows)";
 
 struct Options {
     quick: bool,
+    /// `None`: every part.
+    only: Option<String>,
     reps: u32,
     n: u32,
 }
@@ -44,6 +55,7 @@ struct Options {
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         quick: false,
+        only: None,
         reps: 5,
         n: 0,
     };
@@ -59,6 +71,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--quick" => o.quick = true,
             "--reps" => o.reps = num("--reps", 5, 1000)?,
             "--n" => o.n = num("--n", 1, 1000)?,
+            "--only" => match it.next().map(String::as_str) {
+                Some(p @ ("host" | "guest" | "io")) => o.only = Some(p.to_string()),
+                _ => return Err("--only needs host, guest or io".into()),
+            },
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -117,9 +133,23 @@ fn host(o: &Options) -> Result<BTreeMap<String, String>, String> {
     Ok(parse_kv(&c.stdout, ""))
 }
 
+impl Options {
+    fn part(&self, p: &str) -> bool {
+        self.only.as_deref().is_none_or(|o| o == p)
+    }
+}
+
 fn run(o: &Options) -> Result<(), String> {
-    let mut kv = host(o)?;
-    kv.extend(guest::run(o.n)?);
+    let mut kv = BTreeMap::new();
+    if o.part("host") {
+        kv.extend(host(o)?);
+    }
+    if o.part("guest") {
+        kv.extend(guest::run(o.n)?);
+    }
+    if o.part("io") {
+        kv.extend(io::run(o.quick)?);
+    }
     kv.insert("quick".into(), (o.quick as u8).to_string());
     if let Ok(out) = Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
@@ -135,7 +165,10 @@ fn run(o: &Options) -> Result<(), String> {
     kv.insert("host.loadavg1".into(), load);
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     kv.insert("host.cpus".into(), cpus.to_string());
-    let rows = figures::rows(&kv)?;
+    let mut rows = figures::rows(&kv, o.part("host"), o.part("guest"))?;
+    if o.part("io") {
+        rows.extend(io::rows(&kv));
+    }
     let table = figures::markdown(&kv, &rows);
     let dir = util::target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -169,6 +202,8 @@ mod tests {
         assert!(parse(&a("--reps 4")).is_err());
         assert!(parse(&a("--n 0")).is_err());
         assert!(parse(&a("--bogus")).is_err());
+        assert!(parse(&a("--only disk")).is_err());
+        assert_eq!(parse(&a("--only io")).unwrap().only.as_deref(), Some("io"));
         let o = parse(&a("--quick")).unwrap();
         assert_eq!((o.quick, o.reps, o.n), (true, 5, 100));
     }

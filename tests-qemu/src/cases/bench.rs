@@ -1,6 +1,6 @@
 //! `cargo xtask bench` in the suite: its crate's host lints and the command's quick mode
-//! (which checks that both halves run and the table is written, not the figures). Host
-//! steps, run like `steps`.
+//! (which checks that its parts run, the I/O rows on aiolos only, and the table is written,
+//! not the figures). Host steps, run like `steps`.
 
 use super::steps::Step;
 

@@ -175,7 +175,7 @@ fn first_line(s: &str) -> &str {
 }
 
 /// A free port on the loopback interface (bound and released; QEMU binds it next).
-fn free_port() -> Result<u16, String> {
+pub fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
     l.local_addr()
         .map(|a| a.port())
@@ -295,7 +295,14 @@ fn checks(con: &mut Console, http: u16, echo: u16) -> Result<String, String> {
     if got.as_bytes() != msg {
         return Err(format!("echo: sent {msg:?}, got {got:?}"));
     }
-    let (rate, p50, p99) = load(http, &index)?;
+    let l = load(
+        http,
+        LOAD_CONNS,
+        LOAD_REQUESTS,
+        index.as_bytes(),
+        ConnMode::KeepAlive,
+    )?;
+    let (rate, p50, p99) = (l.rate, l.p50_ms, l.p99_ms);
     // The server still serves after all of it.
     let (code, again) = curl(&[&format!("{base}/")])?;
     expect(
@@ -368,7 +375,7 @@ fn raw_exchange(port: u16, req: &[u8], timeout: Duration, echo: bool) -> Result<
 }
 
 /// One `GET /` on a keep-alive connection: the status and the body.
-fn get(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, Vec<u8>), String> {
+pub fn get(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, Vec<u8>), String> {
     s.write_all(b"GET / HTTP/1.1\r\nHost: aiolos\r\n\r\n")
         .map_err(|e| format!("send: {e}"))?;
     let mut tmp = [0u8; 4096];
@@ -390,8 +397,9 @@ fn get(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, Vec<u8>), String> {
         .ok_or(format!("bad status line in {head:?}"))?;
     let len: usize = head
         .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .and_then(|v| v.trim().parse().ok())
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
         .ok_or(format!("no Content-Length in {head:?}"))?;
     while buf.len() < head_end + len {
         let n = s.read(&mut tmp).map_err(|e| format!("read: {e}"))?;
@@ -405,32 +413,97 @@ fn get(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, Vec<u8>), String> {
     Ok((code, body))
 }
 
-/// [`LOAD_CONNS`] keep-alive connections, opened and warmed up (one request each) one after
-/// another — slirp's accept queue holds one connection (backlog 1), so opening 64 at once
-/// leaves some in the host's SYN retries for seconds — then all answering together, one
-/// thread each, their share of [`LOAD_REQUESTS`] `GET /`; every answer must be 200 with the
-/// body `want`. Returns requests/s (from the first request to the last answer) and the
-/// p50/p99 latency in ms.
-fn load(port: u16, want: &str) -> Result<(f64, f64, f64), String> {
-    let per_conn = LOAD_REQUESTS / LOAD_CONNS;
+/// How the load's clients use connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnMode {
+    /// Each client opens one connection (warmed up with one request) and sends all its
+    /// requests on it.
+    KeepAlive,
+    /// Each request on a connection of its own (opened, one `GET /`, closed), as a server
+    /// without keep-alive (busybox httpd) needs; a request that fails (no answer in 10 s, a
+    /// reset, a status other than 200) is sent again on a new connection, at most 3 times. The connects are taken one at a time (a
+    /// lock around `connect`) and one that slirp's full accept queue dropped is tried again
+    /// after 20 ms rather than the kernel's 1 s.
+    PerRequest,
+}
+
+/// What a load measured.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadStats {
+    /// Requests per second, from the first request to the last answer.
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub requests: usize,
+    /// Requests sent again after a failed attempt ([`ConnMode::PerRequest`] only).
+    pub retried: usize,
+}
+
+/// Connects with a short timeout, tried again on a timeout (at most 2 s in all). slirp
+/// listens with a backlog of 1: a SYN that finds its accept queue full is dropped, and the
+/// kernel would send it again only after 1 s; on loopback a connect that gets through takes
+/// microseconds, so one that takes 20 ms was dropped, and a new SYN costs nothing.
+fn connect_retrying(port: u16, what: &str) -> Result<TcpStream, String> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let t = Instant::now();
+    let s = loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(20)) {
+            Ok(s) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut && t.elapsed().as_secs() < 2 => {}
+            Err(e) => return Err(format!("{what}: {e}")),
+        }
+    };
+    // A server whose own accept queue overflows (busybox httpd listens with a backlog of 9)
+    // leaves the connection to slirp's and the guest's retransmissions for tens of seconds:
+    // such a request is given up after 10 s and sent again (counted in `LoadStats::retried`).
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
+fn open(port: u16, what: &str) -> Result<TcpStream, String> {
+    let s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("{what}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|e| e.to_string())?;
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
+/// `conns` clients, each a thread sending its share of `requests` `GET /` one after another;
+/// every answer must be 200 with the body `want`. With [`ConnMode::KeepAlive`] the
+/// connections are opened and warmed up (one request each) one after another first — slirp's
+/// accept queue holds one connection (backlog 1), so opening 64 at once leaves some in the
+/// host's SYN retries for seconds — then all answer together. Latency is per request (with
+/// [`ConnMode::PerRequest`], connect included).
+pub fn load(
+    port: u16,
+    conns: usize,
+    requests: usize,
+    want: &[u8],
+    mode: ConnMode,
+) -> Result<LoadStats, String> {
+    let per_conn = (requests / conns).max(1);
     let first = std::sync::Mutex::new(None::<Instant>);
-    let mut warmed = Vec::with_capacity(LOAD_CONNS);
-    for i in 0..LOAD_CONNS {
-        let mut s = TcpStream::connect(("127.0.0.1", port))
-            .map_err(|e| format!("load connection {i}: {e}"))?;
-        s.set_read_timeout(Some(Duration::from_secs(20)))
-            .map_err(|e| e.to_string())?;
-        s.set_nodelay(true).map_err(|e| e.to_string())?;
+    let connect_lock = std::sync::Mutex::new(());
+    let mut warmed = Vec::with_capacity(conns);
+    for i in 0..conns {
+        if mode == ConnMode::PerRequest {
+            warmed.push(None);
+            continue;
+        }
+        let mut s = open(port, &format!("load connection {i}"))?;
         let mut buf = Vec::new();
         get(&mut s, &mut buf).map_err(|e| format!("load connection {i} (warm-up): {e}"))?;
-        warmed.push(s);
+        warmed.push(Some(s));
     }
+    let retried = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<Vec<f64>, String>> = std::thread::scope(|sc| {
         let handles: Vec<_> = warmed
             .into_iter()
             .enumerate()
-            .map(|(i, mut s)| {
-                let first = &first;
+            .map(|(i, mut conn)| {
+                let (first, connect_lock, retried) = (&first, &connect_lock, &retried);
                 sc.spawn(move || {
                     first
                         .lock()
@@ -440,13 +513,45 @@ fn load(port: u16, want: &str) -> Result<(f64, f64, f64), String> {
                     let mut buf = Vec::new();
                     for _ in 0..per_conn {
                         let t = Instant::now();
-                        let (code, body) = get(&mut s, &mut buf)
-                            .map_err(|e| format!("load connection {i}: {e}"))?;
-                        if code != 200 || body != want.as_bytes() {
-                            return Err(format!(
-                                "load connection {i}: status {code}, body of {} bytes differs",
-                                body.len()
-                            ));
+                        let what = format!("load connection {i}");
+                        let mut tries = 0;
+                        loop {
+                            let mut s = match conn.take() {
+                                Some(s) => s,
+                                None => {
+                                    let _one =
+                                        connect_lock.lock().unwrap_or_else(|e| e.into_inner());
+                                    buf.clear();
+                                    connect_retrying(port, &what)?
+                                }
+                            };
+                            let r = get(&mut s, &mut buf)
+                                .map_err(|e| format!("{what}: {e}"))
+                                .and_then(|(code, body)| {
+                                    if code != 200 || body != want {
+                                        return Err(format!(
+                                            "{what}: status {code}, body of {} bytes differs",
+                                            body.len()
+                                        ));
+                                    }
+                                    Ok(())
+                                });
+                            match r {
+                                Ok(()) => {
+                                    if mode == ConnMode::KeepAlive {
+                                        conn = Some(s);
+                                    }
+                                    break;
+                                }
+                                Err(e) if mode == ConnMode::KeepAlive || tries == 3 => {
+                                    return Err(e)
+                                }
+                                Err(_) => {
+                                    tries += 1;
+                                    // Relaxed: a counter read after the threads are joined.
+                                    retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
+                            }
                         }
                         lat.push(t.elapsed().as_secs_f64() * 1e3);
                     }
@@ -474,7 +579,7 @@ fn load(port: u16, want: &str) -> Result<(f64, f64, f64), String> {
         .collect();
     if !failed.is_empty() {
         return Err(format!(
-            "{} of {LOAD_CONNS} connections failed: {}",
+            "{} of {conns} connections failed: {}",
             failed.len(),
             failed.join("; ")
         ));
@@ -482,13 +587,19 @@ fn load(port: u16, want: &str) -> Result<(f64, f64, f64), String> {
     for r in results.into_iter().flatten() {
         lat.extend(r);
     }
-    let total = per_conn * LOAD_CONNS;
+    let total = per_conn * conns;
     if lat.len() != total {
         return Err(format!("load: {} of {total} answered", lat.len()));
     }
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize];
-    Ok((total as f64 / secs, pct(0.5), pct(0.99)))
+    Ok(LoadStats {
+        rate: total as f64 / secs,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        requests: total,
+        retried: retried.into_inner(),
+    })
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub(super) struct Base {
 }
 
 /// FNV-1a, stable across Rust releases (unlike `DefaultHasher`), for cache keys.
-fn fnv64(data: &[u8]) -> u64 {
+pub(super) fn fnv64(data: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in data {
         h ^= *b as u64;
@@ -35,7 +35,9 @@ fn fnv64(data: &[u8]) -> u64 {
     h
 }
 
-pub(super) fn prepare(cache: &Path, refresh: bool) -> Result<Base, String> {
+/// The private arm64 apt state under `cache/apt`, made if missing; `apt-get update` when it
+/// has no package lists yet or on `refresh`.
+pub(super) fn apt_ready(cache: &Path, refresh: bool) -> Result<(), String> {
     for tool in ["apt-get", "apt-cache", "dpkg-deb"] {
         if util::which(tool).is_none() {
             return Err(format!(
@@ -83,15 +85,24 @@ pub(super) fn prepare(cache: &Path, refresh: bool) -> Result<Base, String> {
             ));
         }
     }
+    Ok(())
+}
 
-    // The three root packages and their versions: the cache key.
+/// The newest `linux-image-6.1.0-N-arm64-unsigned` in the private apt lists.
+pub(super) fn kernel_package(cache: &Path) -> Result<String, String> {
     let search = output(apt(cache, "apt-cache").args([
         "search",
         "--names-only",
         r"^linux-image-6\.1\.0-[0-9]+-arm64-unsigned$",
     ]))?;
-    let kpkg = pick_kernel_package(&search)
-        .ok_or("no linux-image-6.1.0-N-arm64-unsigned in the arm64 package lists")?;
+    pick_kernel_package(&search)
+        .ok_or_else(|| "no linux-image-6.1.0-N-arm64-unsigned in the arm64 package lists".into())
+}
+
+pub(super) fn prepare(cache: &Path, refresh: bool) -> Result<Base, String> {
+    apt_ready(cache, refresh)?;
+    // The three root packages and their versions: the cache key.
+    let kpkg = kernel_package(cache)?;
     let roots = [
         kpkg.clone(),
         "busybox-static".into(),

@@ -42,6 +42,7 @@
 
 mod base;
 mod cpio;
+pub mod httpd;
 mod packages;
 mod runner;
 
