@@ -1,8 +1,9 @@
 //! The demo unikernel that `cargo run` boots: on all cores, a cross-core ping-pong, a bottom
 //! half scheduled from an interrupt, timers of several lengths and a worker-pool offload;
 //! with `interactive` on the command line, an echo of console input. It ends with the
-//! per-core statistics table and `exit: ok`. `blk-test` needs feature `virtio` and `serve`
-//! feature `serve` (both in the package's defaults); a build without them says so and fails.
+//! per-core statistics table and `exit: ok`. `blk-test` and `blk-bench` need feature `virtio`,
+//! `serve` feature `serve` (all in the package's defaults); a build without them says so and
+//! fails.
 //! (The guest benchmarks of `cargo xtask bench` are the package's second binary,
 //! `demo/bench.rs`.)
 #![no_std]
@@ -29,8 +30,10 @@ fn main() {
         exit_fail(format_args!("blk-test: built without feature `virtio`"));
     }
     if bootarg("blk-bench").is_some() {
-        demo::blk_bench::start();
-        return;
+        #[cfg(feature = "virtio")]
+        return demo::blk_bench::start();
+        #[cfg(not(feature = "virtio"))]
+        exit_fail(format_args!("blk-bench: built without feature `virtio`"));
     }
     if demo::MAIN.spawn(this_context(), demo::run()).is_err() {
         exit_fail(format_args!("cannot spawn the demo task"));

@@ -3,6 +3,7 @@
 mod bh_irq;
 #[cfg(feature = "virtio")]
 pub mod blk;
+#[cfg(feature = "virtio")]
 pub mod blk_bench;
 mod echo;
 mod ping_pong;
