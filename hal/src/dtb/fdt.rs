@@ -703,8 +703,9 @@ impl<'a> Fdt<'a> {
         Self::translate_through(&self.ancestors(node)?, addr)
     }
 
-    /// [`Fdt::translate`] with the node's ancestors already found (one tree walk).
-    fn translate_through(anc: &Ancestors<'a>, addr: u64) -> Result<u64, DtbError<'a>> {
+    /// [`Fdt::translate`] with the node's ancestors already found (by [`Fdt::walk`] or
+    /// [`Fdt::ancestors`]): no walk of the tree.
+    pub fn translate_through(anc: &Ancestors<'a>, addr: u64) -> Result<u64, DtbError<'a>> {
         let mut addr = addr;
         // Walk from the node's parent (the innermost bus) outwards; stop at the root.
         let mut i = anc.len;

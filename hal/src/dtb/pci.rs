@@ -20,7 +20,7 @@ use core::fmt;
 use heapless::Vec;
 
 use super::error::DtbError;
-use super::fdt::{be32, read_cells, Fdt, Node};
+use super::fdt::{be32, read_cells, Ancestors, Fdt, Node, Walked};
 use super::platform::{Platform, GICV2_COMPATIBLES, GICV3_COMPATIBLE};
 
 /// The `compatible` string of a generic ECAM host bridge.
@@ -205,30 +205,51 @@ impl fmt::Display for PciError<'_> {
     }
 }
 
-/// Every enabled `pci-host-ecam-generic` node of `p`'s tree.
+/// Every enabled `pci-host-ecam-generic` node of `p`'s tree: one walk, which hands each
+/// host its ancestors (its `reg` and `ranges` translate through them without another walk).
 pub fn pci_hosts<'a>(p: &Platform<'a>) -> Result<PciHosts<'a>, PciError<'a>> {
     let fdt: &Fdt<'a> = &p.fdt;
     let gic_phandle = p.gic.as_ref().ok().and_then(|g| g.phandle);
+    // The GIC node `Platform::parse` found: an interrupt-map naming it needs no phandle walk.
+    let gic_off = p.gic.as_ref().ok().map(|g| g.offset);
     let mut out = PciHosts::default();
-    for n in fdt.nodes() {
-        let (node, _) = n?;
-        if !node.is_compatible(PCI_HOST_ECAM_COMPATIBLE)?
-            || matches!(node.str_prop("status")?, Some("disabled" | "fail"))
-        {
-            continue;
+    // A host's own error (not the walk's) ends the walk and is returned as it is.
+    let mut failed = None;
+    fdt.walk(|node, anc| {
+        // Both in one pass over the node's properties.
+        let [compatible, status] = node.props_named(["compatible", "status"])?;
+        let listed = compatible.is_some_and(|v| {
+            v.split(|&b| b == 0)
+                .any(|s| s == PCI_HOST_ECAM_COMPATIBLE.as_bytes())
+        });
+        if !listed || matches!(node.str_of("status", status)?, Some("disabled" | "fail")) {
+            return Ok(Walked::Next);
         }
-        let host = parse_host(fdt, &node, gic_phandle)?;
-        if out.list.push(host).is_err() {
-            out.truncated = true;
+        match parse_host(fdt, node, anc, gic_phandle, gic_off) {
+            Ok(host) => {
+                if out.list.push(host).is_err() {
+                    out.truncated = true;
+                }
+                Ok(Walked::Next)
+            }
+            Err(e) => {
+                failed = Some(e);
+                Ok(Walked::Stop)
+            }
         }
+    })?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
-    Ok(out)
 }
 
 fn parse_host<'a>(
     fdt: &Fdt<'a>,
     node: &Node<'a>,
+    anc: &Ancestors<'a>,
     gic_phandle: Option<u32>,
+    gic_off: Option<usize>,
 ) -> Result<PciHost<'a>, PciError<'a>> {
     let name = node.display_name();
     let bad = |property, why| PciError::Bad {
@@ -239,7 +260,7 @@ fn parse_host<'a>(
     if node.u32_prop("#address-cells")? != Some(3) {
         return Err(bad("#address-cells", "must be 3 for a PCI bus"));
     }
-    let (ecam_base, ecam_size) = fdt.reg_translated(node, 0)?;
+    let (ecam_base, ecam_size) = fdt.reg_translated_in(node, anc, 0)?;
     let (bus_start, bus_end) = match node.prop("bus-range")? {
         None => (0, 255),
         Some(b) => {
@@ -278,14 +299,14 @@ fn parse_host<'a>(
         intx: Vec::new(),
         dma_coherent: node.prop("dma-coherent")?.is_some(),
     };
-    parse_ranges(fdt, node, &mut host)?;
-    parse_interrupt_map(fdt, node, gic_phandle, &mut host)?;
+    parse_ranges(node, anc, &mut host)?;
+    parse_interrupt_map(fdt, node, gic_phandle, gic_off, &mut host)?;
     Ok(host)
 }
 
 fn parse_ranges<'a>(
-    fdt: &Fdt<'a>,
     node: &Node<'a>,
+    anc: &Ancestors<'a>,
     host: &mut PciHost<'a>,
 ) -> Result<(), PciError<'a>> {
     let bad = |why| PciError::Bad {
@@ -296,7 +317,7 @@ fn parse_ranges<'a>(
     let Some(ranges) = node.prop("ranges")? else {
         return Err(bad("missing: the host has no memory window"));
     };
-    let parent_ac = match fdt.parent(node)? {
+    let parent_ac = match anc.parent() {
         Some(p) => p.address_cells()?,
         None => 2,
     };
@@ -336,7 +357,7 @@ fn parse_ranges<'a>(
             space,
             prefetchable: hi & (1 << 30) != 0,
             pci_addr,
-            cpu_addr: fdt.translate(node, parent)?,
+            cpu_addr: Fdt::translate_through(anc, parent)?,
             size,
         };
         let slot = match space {
@@ -362,6 +383,7 @@ fn parse_interrupt_map<'a>(
     fdt: &Fdt<'a>,
     node: &Node<'a>,
     gic_phandle: Option<u32>,
+    gic_off: Option<usize>,
     host: &mut PciHost<'a>,
 ) -> Result<(), PciError<'a>> {
     let name = host.node;
@@ -393,6 +415,8 @@ fn parse_interrupt_map<'a>(
     let [mhi, _, _, mpin] = host.intx_mask;
     let mut rest = map;
     let mut entry = 0;
+    // The last interrupt parent looked up: its phandle, #address-cells, #interrupt-cells.
+    let mut parent_cells: Option<(u32, u32, u32)> = None;
     while !rest.is_empty() {
         let bad = |why| PciError::BadInterruptMap {
             node: name,
@@ -403,14 +427,31 @@ fn parse_interrupt_map<'a>(
         else {
             return Err(bad("truncated (the property ends inside the entry)"));
         };
-        let parent = fdt
-            .by_phandle(ph)
-            .map_err(|_| bad("its interrupt parent phandle names no node"))?;
-        if !(Some(ph) == gic_phandle || (gic_phandle.is_none() && is_gic(&parent))) {
-            return Err(bad("its interrupt parent is not the GIC"));
-        }
-        let pac = parent.u32_prop("#address-cells")?.unwrap_or(0);
-        let pic = parent.u32_prop("#interrupt-cells")?.unwrap_or(0);
+        // Every entry of a real map names the same parent (QEMU virt: 128 entries, all the
+        // GIC), and finding a node by phandle walks the whole tree: look it up once per run of
+        // equal phandles.
+        let (pac, pic) = match parent_cells {
+            Some((p, pac, pic)) if p == ph => (pac, pic),
+            _ => {
+                let known = match gic_off {
+                    Some(off) if Some(ph) == gic_phandle => fdt.node_at_offset(off).ok(),
+                    _ => None,
+                };
+                let parent = match known {
+                    Some(n) => n,
+                    None => fdt
+                        .by_phandle(ph)
+                        .map_err(|_| bad("its interrupt parent phandle names no node"))?,
+                };
+                if !(Some(ph) == gic_phandle || (gic_phandle.is_none() && is_gic(&parent))) {
+                    return Err(bad("its interrupt parent is not the GIC"));
+                }
+                let pac = parent.u32_prop("#address-cells")?.unwrap_or(0);
+                let pic = parent.u32_prop("#interrupt-cells")?.unwrap_or(0);
+                parent_cells = Some((ph, pac, pic));
+                (pac, pic)
+            }
+        };
         if pac > 2 || !(2..=4).contains(&pic) {
             return Err(bad(
                 "the GIC's #address-cells / #interrupt-cells are unusable",
