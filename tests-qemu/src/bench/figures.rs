@@ -64,11 +64,12 @@ fn why_behind(workload: &str, peer: &str) -> &'static str {
              uncontended figure"
         }
         ("cross_parked" | "fan_in_64", _) => {
-            "the host notifier (a mutex and a condvar) latches before the notifier stores \
-             `notified`, so a receiver that wakes inside that window finds its wait \
-             returning at once and loops until the store lands (several early returns per \
-             wake); on 2 loaded CPUs that loop competes with the sender for a CPU; min is \
-             the uncontended figure"
+            "the receiver parks in the host notifier, a mutex and a condvar: every kick takes \
+             the mutex and signals the condvar (a futex wake), and the woken thread takes the \
+             mutex again; tokio's parker keeps its state in an atomic and touches its mutex \
+             and condvar only for a thread really parked (not done here yet; the early \
+             returns of the notifier's window are gone since `wait` consumes a latch it \
+             finds set); on 2 loaded CPUs min is the uncontended figure"
         }
         _ => "aiolos's poll loop does more per iteration (BH lists, timers, clock reads)",
     }
