@@ -97,7 +97,8 @@ pub const KVM_CHECKS: &[KvmCheck] = &[
     },
     KvmCheck {
         name: "kvm-mutant-timer-arm-unmasked",
-        args: &["--smp", "4", "--append", "stress"],
+        // Many naps, many chances for the IRQ between arm and mask (as the TCG case).
+        args: &["--smp", "4", "--append", "stress stress_naps=50000"],
         mutant: Some("timer_arm_unmasked"),
     },
 ];

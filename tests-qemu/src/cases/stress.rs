@@ -57,6 +57,10 @@ pub const CASES: &[Case] = &[
     },
     Case {
         name: "mutant-timer-arm-unmasked",
+        // Many naps: each is one chance for a timer IRQ to land between the arm and the
+        // mask (about one nap in a few hundred under TCG, fewer on a fast host; the
+        // default 500 per worker once let a CI run through). 50,000 take ~1.5 s if none hits.
+        bootargs: "stress stress_naps=50000",
         options: "--gic 2 --smp 4",
         mutant: Some("timer_arm_unmasked"),
         exit_contains: &["lost wakeup"],
