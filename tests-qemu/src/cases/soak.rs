@@ -61,6 +61,7 @@ impl SoakCase {
             kernel: None,
             append: self.append.into(),
             gic: self.gic,
+            journal: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! Under `--accel kvm` each process is one nested-KVM outer boot ([`kvm`]) carrying its
 //! rounds as inner reboots; both kinds feed the same serial-stream counter ([`run::Counter`]).
 
+mod journal;
 mod kvm;
 mod plan;
 mod run;
@@ -19,7 +20,7 @@ use crate::util;
 
 pub const HELP: &str = "usage: cargo xtask soak [--boots N] [--accel tcg|kvm] [--seed S] [--jobs J]
                         [--per-process R] [--mutant NAME] [--kernel ELF] [--append ARGS]
-                        [--gic 2|3]
+                        [--gic 2|3] [--journal FILE]
 
 Runs N stress rounds (default 3000). Each QEMU process carries up to R rounds (default 25):
 the kernel (bootargs `stress reboot`) ends a passing round with PSCI SYSTEM_RESET and QEMU
@@ -46,6 +47,10 @@ options:
   --kernel ELF      boot this kernel ELF (e.g. a saved copy) instead of building one
   --append ARGS     extra bootargs (e.g. `stress=4` or `stress_ring=1000000`)
   --gic 2|3         only this GIC version (GICv2: smp capped at 8); the other draws unchanged
+  --journal FILE    record each finished process in FILE and skip those already recorded:
+                    a soak stopped part-way goes on with the same command, and its summary
+                    covers every sitting (the file's header must match: same options, same
+                    kernel file, so use --kernel with a saved copy)
 
 Exit status: 0 if every round passed, 1 otherwise (77: kvm packages not prepared).";
 
@@ -69,6 +74,8 @@ pub struct Opts {
     pub append: String,
     /// Only this GIC version (`--gic`); the other draws of the schedule are unchanged.
     pub gic: Option<u32>,
+    /// `--journal`: record finished processes, skip recorded ones.
+    pub journal: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -84,6 +91,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         kernel: None,
         append: String::new(),
         gic: None,
+        journal: None,
     };
     let mut args = crate::args::Args::new(args);
     while let Some(key) = args.next_key() {
@@ -99,6 +107,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--mutant" => o.mutant = Some(args.value()?),
             "--append" => o.append = args.value()?,
             "--kernel" => o.kernel = Some(PathBuf::from(args.value()?)),
+            "--journal" => o.journal = Some(PathBuf::from(args.value()?)),
             "--gic" => match args.value()?.as_str() {
                 "2" => o.gic = Some(2),
                 "3" => o.gic = Some(3),
@@ -187,8 +196,33 @@ pub fn soak(o: &Opts) -> Verdict {
         Accel::Tcg => plan::schedule(o.seed, o.boots, o.per_process, o.gic),
         Accel::Kvm => plan::schedule_kvm(o.seed, o.boots, o.per_process),
     };
+    let journal = match &o.journal {
+        Some(path) => match journal::Journal::open(path, o, &kernel, slots.len()) {
+            Ok(j) => Some(j),
+            Err(e) => {
+                eprintln!("soak: {e}");
+                return Verdict::Failed(vec![e]);
+            }
+        },
+        None => None,
+    };
+    let earlier: Vec<&journal::Record> = journal.iter().flat_map(|j| j.done.values()).collect();
+    let earlier_rounds: usize = earlier.iter().map(|r| slots[r.slot].rounds as usize).sum();
+    // Slots still to run (all of them without a journal).
+    let pending: Vec<usize> = (0..slots.len())
+        .filter(|i| !journal.as_ref().is_some_and(|j| j.done.contains_key(i)))
+        .collect();
     let dir = util::target_dir().join("soak");
     let _ = std::fs::create_dir_all(&dir);
+    if let Some(j) = &journal {
+        println!(
+            "soak: journal {}: sitting {}, {} of {} processes ({earlier_rounds} rounds) recorded by earlier sittings",
+            o.journal.as_ref().map_or(String::new(), |p| p.display().to_string()),
+            j.session,
+            earlier.len(),
+            slots.len()
+        );
+    }
     println!(
         "soak: {} rounds in {} {}, {} at once, seed {}",
         o.boots,
@@ -203,14 +237,16 @@ pub fn soak(o: &Opts) -> Verdict {
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
     let setup_failed = Mutex::new(None::<String>);
-    let done_rounds = AtomicUsize::new(0);
+    let done_rounds = AtomicUsize::new(earlier_rounds);
     let start = Instant::now();
     std::thread::scope(|s| {
-        for _ in 0..o.jobs.min(slots.len()) {
+        for _ in 0..o.jobs.min(pending.len()) {
             s.spawn(|| loop {
-                // Relaxed: only hands out slot indices; results travel through the Mutex.
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(slot) = slots.get(i) else { break };
+                // Relaxed: only hands out indices into `pending`; results travel through
+                // the Mutex.
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&i) = pending.get(k) else { break };
+                let slot = &slots[i];
                 // Named for what ran, so that a later soak (a negative control) does not
                 // overwrite a failed one's log.
                 let log: PathBuf = dir.join(format!(
@@ -226,7 +262,7 @@ pub fn soak(o: &Opts) -> Verdict {
                         kvm::Ran::Setup(e) => {
                             *setup_failed.lock().expect("no poisoning") = Some(e);
                             // No further process can run either. Relaxed: as above.
-                            next.store(slots.len(), Ordering::Relaxed);
+                            next.store(pending.len(), Ordering::Relaxed);
                             break;
                         }
                     },
@@ -234,7 +270,11 @@ pub fn soak(o: &Opts) -> Verdict {
                 let done = done_rounds.fetch_add(slot.rounds as usize, Ordering::Relaxed)
                     + slot.rounds as usize;
                 let el = start.elapsed().as_secs_f64();
-                let rate = done as f64 / el.max(0.001);
+                if let Some(j) = &journal {
+                    j.record(i, start.elapsed(), &out);
+                }
+                // This sitting's rate (earlier sittings' rounds are not in `el`).
+                let rate = (done - earlier_rounds) as f64 / el.max(0.001);
                 let eta = (o.boots as f64 - done as f64).max(0.0) / rate.max(1e-9);
                 println!(
                     "soak: {done}/{} rounds, {rate:.2}/s, ETA {:.0}s | proc {i} {} {}/{} ok{}",
@@ -257,7 +297,14 @@ pub fn soak(o: &Opts) -> Verdict {
             "the nested-KVM packages could not be prepared: {e}"
         ));
     }
-    let results = results.into_inner().expect("no poisoning");
+    let mut results = results.into_inner().expect("no poisoning");
+    let earlier_wall = journal
+        .as_ref()
+        .map_or(Duration::ZERO, |j| j.earlier_wall());
+    let sittings = journal.as_ref().map(|j| j.session);
+    if let Some(j) = journal {
+        results.extend(j.done.into_values().map(|r| r.outcome));
+    }
     let mut times: Vec<Duration> = results.iter().flat_map(|r| r.round_times.clone()).collect();
     times.sort();
     let sum = |f: fn(&run::Outcome) -> u64| results.iter().map(f).sum::<u64>();
@@ -286,8 +333,11 @@ pub fn soak(o: &Opts) -> Verdict {
     println!(
         "  {:<28} {:.0}s",
         "wall time",
-        start.elapsed().as_secs_f64()
+        (start.elapsed() + earlier_wall).as_secs_f64()
     );
+    if let Some(n) = sittings {
+        println!("  {:<28} {n} (journal)", "sittings");
+    }
     if hangs + failures > 0 {
         println!("  failed processes' serial logs: {}", dir.display());
         Verdict::Failed(results.into_iter().filter_map(|r| r.failure).collect())
