@@ -99,6 +99,25 @@ pub(super) fn kernel_package(cache: &Path) -> Result<String, String> {
         .ok_or_else(|| "no linux-image-6.1.0-N-arm64-unsigned in the arm64 package lists".into())
 }
 
+/// The kernel release in a `linux-image-<release>-unsigned` package name.
+pub(super) fn kernel_release(package: &str) -> &str {
+    package
+        .strip_prefix("linux-image-")
+        .and_then(|s| s.strip_suffix("-unsigned"))
+        .unwrap_or_default()
+}
+
+/// Removes the entries of `cache` named `prefix*` other than `keep` (builds for other package
+/// versions or scripts: dead weight once a new one is complete).
+pub(super) fn prune_older(cache: &Path, prefix: &str, keep: &Path) {
+    let Ok(rd) = fs::read_dir(cache) else { return };
+    for e in rd.flatten() {
+        if e.file_name().to_string_lossy().starts_with(prefix) && e.path() != keep {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 pub(super) fn prepare(cache: &Path, refresh: bool) -> Result<Base, String> {
     apt_ready(cache, refresh)?;
     // The three root packages and their versions: the cache key.
@@ -197,10 +216,7 @@ pub(super) fn prepare(cache: &Path, refresh: bool) -> Result<Base, String> {
     };
 
     // The outer kernel image.
-    let kver = kpkg
-        .strip_prefix("linux-image-")
-        .and_then(|s| s.strip_suffix("-unsigned"))
-        .unwrap_or_default();
+    let kver = kernel_release(&kpkg);
     let vmlinuz_src = root.join("boot").join(format!("vmlinuz-{kver}"));
     fs::copy(&vmlinuz_src, &base.vmlinuz).map_err(|e| format!("{}: {e}", vmlinuz_src.display()))?;
 
@@ -212,26 +228,11 @@ pub(super) fn prepare(cache: &Path, refresh: bool) -> Result<Base, String> {
     let f = fs::File::create(&base.cpio).map_err(|e| format!("{}: {e}", base.cpio.display()))?;
     let mut w = Cpio::new(BufWriter::new(f));
     let io = |e: std::io::Error| format!("{}: {e}", base.cpio.display());
-    for d in [
-        "bin",
-        "sbin",
-        "dev",
-        "proc",
-        "sys",
-        "tmp",
-        "lib",
-        "lib/aarch64-linux-gnu",
-        "usr",
-        "usr/bin",
-        "usr/sbin",
-    ] {
-        w.dir(d).map_err(io)?;
-    }
-    w.chardev("dev/console", 0o600, 5, 1).map_err(io)?;
-    w.chardev("dev/null", 0o666, 1, 3).map_err(io)?;
-    w.file("bin/busybox", 0o755, &util::read(&busybox)?)
-        .map_err(io)?;
-    w.symlink("bin/sh", "busybox").map_err(io)?;
+    w.busybox_root(
+        &util::read(&busybox)?,
+        &["lib/aarch64-linux-gnu", "usr", "usr/bin", "usr/sbin"],
+    )
+    .map_err(io)?;
     w.file(qemu_bin, 0o755, &util::read(&qemu)?).map_err(io)?;
     w.file("lib/ld-linux-aarch64.so.1", 0o755, &util::read(&loader)?)
         .map_err(io)?;
@@ -258,14 +259,7 @@ pub(super) fn prepare(cache: &Path, refresh: bool) -> Result<Base, String> {
     let _ = fs::remove_dir_all(&root);
     fs::write(dir.join("complete"), "").map_err(|e| format!("complete marker: {e}"))?;
     // Older bases (other package versions) are dead weight now.
-    if let Ok(rd) = fs::read_dir(cache) {
-        for e in rd.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with("base-") && e.path() != dir {
-                let _ = fs::remove_dir_all(e.path());
-            }
-        }
-    }
+    prune_older(cache, "base-", &dir);
     let size = fs::metadata(&base.cpio).map(|m| m.len()).unwrap_or(0);
     println!(
         "kvm: base ready: {} packages, {} libraries, base.cpio {:.1} MB, manifest {}",

@@ -80,6 +80,25 @@ impl<W: Write> Cpio<W> {
         self.entry(name, 0o020000 | perm, &[], (major, minor))
     }
 
+    /// The root every initramfs here starts with: the usual top-level directories (and
+    /// `more_dirs`), `/dev/console` and `/dev/null`, busybox as `/bin/busybox` and `/bin/sh`.
+    pub(super) fn busybox_root(
+        &mut self,
+        busybox: &[u8],
+        more_dirs: &[&str],
+    ) -> std::io::Result<()> {
+        for d in ["bin", "sbin", "dev", "proc", "sys", "tmp", "lib"]
+            .iter()
+            .chain(more_dirs)
+        {
+            self.dir(d)?;
+        }
+        self.chardev("dev/console", 0o600, 5, 1)?;
+        self.chardev("dev/null", 0o666, 1, 3)?;
+        self.file("bin/busybox", 0o755, busybox)?;
+        self.symlink("bin/sh", "busybox")
+    }
+
     pub(super) fn finish(mut self) -> std::io::Result<W> {
         self.ino = 0;
         self.entry("TRAILER!!!", 0, &[], (0, 0))?;
@@ -103,5 +122,26 @@ mod tests {
         assert_eq!(&v[110..115], b"init\0");
         assert_eq!(&v[116..121], b"abcde");
         assert_eq!(&v[124..130], b"070701");
+    }
+
+    #[test]
+    fn busybox_root_has_the_console_and_a_shell() {
+        let mut w = Cpio::new(Vec::new());
+        w.busybox_root(b"BB", &["www"]).unwrap();
+        let v = w.finish().unwrap();
+        let text = String::from_utf8_lossy(&v);
+        for name in [
+            "bin\0",
+            "www\0",
+            "dev/console\0",
+            "bin/busybox\0",
+            "bin/sh\0",
+        ] {
+            assert!(text.contains(name), "{name} missing");
+        }
+        // /dev/console: a character device (mode 020600), major 5 minor 1.
+        let at = text.find("dev/console").unwrap() - 110;
+        assert_eq!(&text[at + 14..at + 22], "00002180");
+        assert_eq!(&text[at + 78..at + 94], "0000000500000001");
     }
 }

@@ -11,7 +11,7 @@ use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use super::base::{apt_ready, fnv64, kernel_package};
+use super::base::{apt_ready, fnv64, kernel_package, kernel_release, prune_older};
 use super::cpio::Cpio;
 use super::packages::{fetch, resolve_in_root, show, Pkg};
 use crate::util;
@@ -71,34 +71,15 @@ pub fn prepare() -> Result<LinuxHttpd, String> {
     let mut got: BTreeMap<String, Pkg> = BTreeMap::new();
     let pkgs = roots.iter().map(|r| info[r].clone()).collect();
     fetch(&cache, &debs, &root, pkgs, &mut got)?;
-    let kver = kpkg
-        .strip_prefix("linux-image-")
-        .and_then(|s| s.strip_suffix("-unsigned"))
-        .unwrap_or_default();
+    let kver = kernel_release(&kpkg);
     let src = root.join("boot").join(format!("vmlinuz-{kver}"));
     fs::copy(&src, &out.vmlinuz).map_err(|e| format!("{}: {e}", src.display()))?;
     let busybox = resolve_in_root(&root, "bin/busybox").ok_or("bin/busybox not found")?;
     let f = fs::File::create(&out.cpio).map_err(|e| format!("{}: {e}", out.cpio.display()))?;
     let mut w = Cpio::new(BufWriter::new(f));
     let io = |e: std::io::Error| format!("{}: {e}", out.cpio.display());
-    for d in [
-        "bin",
-        "sbin",
-        "dev",
-        "proc",
-        "sys",
-        "tmp",
-        "lib",
-        "lib/modules",
-        "www",
-    ] {
-        w.dir(d).map_err(io)?;
-    }
-    w.chardev("dev/console", 0o600, 5, 1).map_err(io)?;
-    w.chardev("dev/null", 0o666, 1, 3).map_err(io)?;
-    w.file("bin/busybox", 0o755, &util::read(&busybox)?)
+    w.busybox_root(&util::read(&busybox)?, &["lib/modules", "www"])
         .map_err(io)?;
-    w.symlink("bin/sh", "busybox").map_err(io)?;
     w.file("init", 0o755, INIT.as_bytes()).map_err(io)?;
     for m in MODULES {
         let rel = format!("lib/modules/{kver}/kernel/{m}");
@@ -114,14 +95,7 @@ pub fn prepare() -> Result<LinuxHttpd, String> {
     let _ = fs::remove_dir_all(&root);
     fs::write(dir.join("complete"), &key).map_err(|e| format!("complete marker: {e}"))?;
     // Older ones (other package versions or init script) are dead weight now.
-    if let Ok(rd) = fs::read_dir(&cache) {
-        for e in rd.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with("httpd-") && e.path() != dir {
-                let _ = fs::remove_dir_all(e.path());
-            }
-        }
-    }
+    prune_older(&cache, "httpd-", &dir);
     Ok(out)
 }
 
