@@ -176,8 +176,8 @@ mod tests {
 
 #[cfg(test)]
 mod long_round {
-    /// The suite's long round (`cases::soak`, `soak-tcg-long-7m`: seed 9, 1,750,000 ring
-    /// hops per core) reaches its 7,000,000 wakeups on 4 cores; the KVM soak's seed is 9 too.
+    /// The suite's long round (`cases::soak`, `soak-tcg-long-10m`: seed 9, 2,500,000 ring
+    /// hops per core) reaches its 10,000,000 wakeups on 4 cores; the KVM soak's seed is 9 too.
     #[test]
     fn seed_9_has_4_cores() {
         let s = &super::schedule(9, 1, 25, Some(3))[0];
