@@ -7,7 +7,7 @@
 //! is online ([`mark_online`]). Bringing cores up is `boot/secondaries.rs`.
 
 use crate::boot_cell::BootCell;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use hal::gic::CoreId;
 
 /// The address of the MPIDR table (`CoreMap::mpidr`, in the boot arena) and its length, read
@@ -37,7 +37,6 @@ pub struct CoreFlags {
 
 static CORES: BootCell<CoreMap> = BootCell::new();
 static FLAGS: BootCell<CoreFlags> = BootCell::new();
-static ONLINE_COUNT: AtomicUsize = AtomicUsize::new(1);
 
 /// Record this core's index (each core, first thing on entry).
 pub fn set_core_index(index: usize) {
@@ -71,11 +70,12 @@ fn online_flag(core: usize) -> Option<&'static AtomicBool> {
     FLAGS.get()?.online.get(core)
 }
 
-/// Number of cores that are online.
+/// Number of cores that are online: the boot core and every secondary whose flag is set.
+/// Counted from the flags themselves (not a separate counter), so a core that `is_online`
+/// reports is always in the count: a counter bumped after the flag let the boot core, done
+/// waiting for the last flag, print `cpus online: 7/8` with all eight up (TCG, loaded host).
 pub fn online_count() -> usize {
-    // Acquire pairs with the Release increment in `mark_online`: whoever sees the count
-    // also sees that core's setup.
-    ONLINE_COUNT.load(Ordering::Acquire)
+    1 + (1..possible_count()).filter(|&c| is_online(c)).count()
 }
 
 /// Whether `core` has finished its bring-up (MMU, GIC interface, timer, context).
@@ -117,11 +117,10 @@ pub fn gic_target(core: usize) -> Option<CoreId> {
 
 /// Called by each secondary once its MMU, GIC interface and timer are ready.
 pub fn mark_online(core: usize) {
-    // Release pairs with the Acquire loads in `is_online` / `online_count`.
+    // Release pairs with the Acquire load in `is_online` (which `online_count` uses).
     if let Some(f) = online_flag(core) {
         f.store(true, Ordering::Release);
     }
-    ONLINE_COUNT.fetch_add(1, Ordering::Release);
 }
 
 /// The boot core is online (counted from the start; its flag is set once the map exists).
