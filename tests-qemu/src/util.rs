@@ -233,6 +233,17 @@ pub fn tail(text: &str, n: usize) -> String {
     lines[start..].join("\n")
 }
 
+/// FNV-1a, stable across Rust releases (unlike `DefaultHasher`): cache keys, and the kernel
+/// file's identity in a soak journal.
+pub fn fnv64(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

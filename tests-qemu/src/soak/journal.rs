@@ -46,9 +46,7 @@ pub struct Journal {
 /// FNV-1a over the kernel file: the journal refuses a different kernel.
 fn hash_file(path: &Path) -> Result<u64, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    }))
+    Ok(crate::util::fnv64(&bytes))
 }
 
 /// The header line for these options and this kernel.

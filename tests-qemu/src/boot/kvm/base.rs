@@ -25,16 +25,6 @@ pub(super) struct Base {
     pub(super) fresh: bool,
 }
 
-/// FNV-1a, stable across Rust releases (unlike `DefaultHasher`), for cache keys.
-pub(super) fn fnv64(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in data {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 /// The private arm64 apt state under `cache/apt`, made if missing; `apt-get update` when it
 /// has no package lists yet or on `refresh`.
 pub(super) fn apt_ready(cache: &Path, refresh: bool) -> Result<(), String> {
@@ -137,7 +127,7 @@ pub(super) fn prepare(cache: &Path, refresh: bool) -> Result<Base, String> {
     for r in &roots {
         keytext += &format!("{}={}\n", r, info[r].version);
     }
-    let key = format!("{:016x}", fnv64(keytext.as_bytes()));
+    let key = format!("{:016x}", util::fnv64(keytext.as_bytes()));
     let dir = cache.join(format!("base-{key}"));
     let base = Base {
         vmlinuz: dir.join("vmlinuz"),

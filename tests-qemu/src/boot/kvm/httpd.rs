@@ -11,7 +11,7 @@ use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use super::base::{apt_ready, fnv64, kernel_package, kernel_release, prune_older};
+use super::base::{apt_ready, kernel_package, kernel_release, prune_older};
 use super::cpio::Cpio;
 use super::packages::{fetch, resolve_in_root, show, Pkg};
 use crate::util;
@@ -52,7 +52,7 @@ pub fn prepare() -> Result<LinuxHttpd, String> {
         key += &format!("{r}={}\n", p.version);
         packages.push(format!("{r}={}", p.version));
     }
-    let dir = cache.join(format!("httpd-{:016x}", fnv64(key.as_bytes())));
+    let dir = cache.join(format!("httpd-{:016x}", util::fnv64(key.as_bytes())));
     let out = LinuxHttpd {
         vmlinuz: dir.join("vmlinuz"),
         cpio: dir.join("initrd.cpio"),
