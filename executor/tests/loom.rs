@@ -492,7 +492,8 @@ const END_STATE: Catcher = Catcher {
     aiolos_mutant = "no_owner_fence",
     aiolos_mutant = "no_notifier_fence",
     aiolos_mutant = "rmw_relaxed",
-    aiolos_mutant = "bh_skip_notify"
+    aiolos_mutant = "bh_skip_notify",
+    aiolos_mutant = "wait_not_parked"
 ))]
 const CATCHER: Catcher = BH_DEADLOCK;
 #[cfg(any(aiolos_mutant = "no_sleep_fence", aiolos_mutant = "no_latch_fence"))]
@@ -545,7 +546,8 @@ const CATCHER: Catcher = Catcher {
     aiolos_mutant = "no_accept",
     aiolos_mutant = "skip_set_if_notified",
     aiolos_mutant = "signal_no_recheck",
-    aiolos_mutant = "wait_keeps_latch"
+    aiolos_mutant = "wait_keeps_latch",
+    aiolos_mutant = "wait_not_parked"
 ))]
 #[test]
 fn mutant_caught() {

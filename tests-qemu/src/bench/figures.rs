@@ -64,12 +64,12 @@ fn why_behind(workload: &str, peer: &str) -> &'static str {
              uncontended figure"
         }
         ("cross_parked" | "fan_in_64", _) => {
-            "the receiver parks in the host notifier, a mutex and a condvar: every kick takes \
-             the mutex and signals the condvar (a futex wake), and the woken thread takes the \
-             mutex again; tokio's parker keeps its state in an atomic and touches its mutex \
-             and condvar only for a thread really parked (not done here yet; the early \
-             returns of the notifier's window are gone since `wait` consumes a latch it \
-             finds set); on 2 loaded CPUs min is the uncontended figure"
+            "the receiver parks in the host notifier (a mutex and a condvar, signalled only \
+             for an owner that recorded it is parked, after the lock is dropped): a parked \
+             round trip is one futex wait and one futex wake, as tokio's (`bench --only \
+             cross_parked --exec NAME` under `strace -f -c -e trace=futex`: 2 per round trip \
+             for both); what is left is the OS waking a thread on a loaded 2-CPU machine, \
+             so compare min with min"
         }
         _ => "aiolos's poll loop does more per iteration (BH lists, timers, clock reads)",
     }
