@@ -28,7 +28,7 @@ pub use crate::runtime::signal::Signal;
 pub use crate::runtime::stats_table::{CoreStats, WakeStats};
 pub use executor::{
     co_schedule, current_context, sleep, sleep_until, task_pool, with_timeout, Bh, Context,
-    Elapsed, JoinHandle, PoolFull, ScheduleError, SpawnError, TaskPool, WorkerPool,
+    Elapsed, JoinHandle, PollParams, PoolFull, ScheduleError, SpawnError, TaskPool, WorkerPool,
 };
 
 /// Number of cores online.

@@ -17,7 +17,10 @@
 //!   `notify.sgi_*`: a notify that finds core 1 asleep and kicks it (counted only when the
 //!   kick counter moved).
 //! - `busy.*`: a producer on core 0 and a consumer (a bottom half) on core 1 doing the same
-//!   work per item; the consumer's context's notifies and kicks over the run.
+//!   work per item; the consumer's context's notifies and kicks, and the SGIs sent to core
+//!   1, over the run. `busy_poll.*`: the same run again with adaptive polling on core 1
+//!   (QEMU's iothread defaults: at most 32 µs, from 4 µs, grow ×2, shrink to 0); the
+//!   kernel's default is polling off.
 //! - `footprint.context_bytes`: one core's executor `Context`.
 
 #![no_std]
@@ -192,11 +195,22 @@ fn consume(_ctx: &'static Context) {
 }
 static CONSUME: Bh = Bh::new(consume);
 
+/// SGIs sent to core 1 so far (0 without feature `stats`).
+fn sgis_to_core1() -> u64 {
+    core_stats(1)
+        .and_then(|s| s.wake)
+        .map_or(0, |w| w.sgis_sent)
+}
+
 /// The producer (core 0): per item the same work as the consumer, then `Bh::schedule` on
-/// core 1 (a notify of core 1's context whenever the BH was not already pending).
-async fn busy_pair() {
+/// core 1 (a notify of core 1's context whenever the BH was not already pending). Prints
+/// the run's figures as `bench: KEY.*`.
+async fn busy_pair(key: &str) {
     let other = context(1).expect("core 1 is online");
-    let s0 = other.stats();
+    // Relaxed: the previous run ended with ALL_CONSUMED (raise/wait order everything).
+    PRODUCED.store(0, Ordering::Relaxed);
+    CONSUMED.store(0, Ordering::Relaxed);
+    let (s0, g0) = (other.stats(), sgis_to_core1());
     for _ in 0..ITEMS {
         work();
         // Release: pairs with the consumer's Acquire load.
@@ -204,10 +218,37 @@ async fn busy_pair() {
         CONSUME.schedule(other);
     }
     ALL_CONSUMED.wait().await;
-    let s1 = other.stats();
-    println!("bench: busy.items={}", ITEMS);
-    println!("bench: busy.notifies={}", s1.notifies - s0.notifies);
-    println!("bench: busy.kicks={}", s1.kicks - s0.kicks);
+    let (s1, g1) = (other.stats(), sgis_to_core1());
+    println!("bench: {}.items={}", key, ITEMS);
+    println!("bench: {}.notifies={}", key, s1.notifies - s0.notifies);
+    println!("bench: {}.kicks={}", key, s1.kicks - s0.kicks);
+    println!("bench: {}.sgis={}", key, g1 - g0);
+}
+
+/// Sets core 1's adaptive polling from a task on core 1 (the parameters are its owner's).
+async fn core1_polling(params: PollParams) {
+    let other = context(1).expect("core 1 is online");
+    match SET_POLL.spawn(other, set_polling(params)) {
+        Ok(h) => h.await,
+        Err(_) => exit_fail(format_args!("bench: cannot spawn on core 1")),
+    }
+}
+
+async fn set_polling(params: PollParams) {
+    this_context().set_poll_params(params);
+}
+task_pool!(static SET_POLL: set_polling, 1);
+
+/// QEMU's iothread polling defaults (`poll-max-ns` 32768, first window 4 µs, grow ×2,
+/// `poll-shrink` 0: back to 0), in clock ticks.
+fn qemu_polling() -> PollParams {
+    let us = |n: u64| n * ticks_per_second() / 1_000_000;
+    PollParams {
+        max: us(32),
+        grow: 2,
+        shrink: 0,
+        initial: us(4),
+    }
 }
 
 async fn run(n: usize, main_ticks: u64) {
@@ -227,7 +268,10 @@ async fn run(n: usize, main_ticks: u64) {
     round_trips(n).await;
     irq_to_bh().await;
     notify_costs().await;
-    busy_pair().await;
+    busy_pair("busy").await;
+    core1_polling(qemu_polling()).await;
+    busy_pair("busy_poll").await;
+    core1_polling(PollParams::DISABLED).await;
     println!("bench: end_ticks={}", now());
     print_stats();
     exit_ok()

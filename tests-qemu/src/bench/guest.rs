@@ -85,7 +85,7 @@ pub fn run(n: u32) -> Result<BTreeMap<String, String>, String> {
         .collect();
     kv.insert("guest.identical_boots".into(), "2".into());
     let mttcg = super::parse_kv(&boot(&elf, 2, &args, false)?, "bench: ");
-    for (k, v) in mttcg.into_iter().filter(|(k, _)| k.starts_with("busy.")) {
+    for (k, v) in mttcg.into_iter().filter(|(k, _)| k.starts_with("busy")) {
         kv.insert(format!("guest.mttcg.{k}"), v);
     }
     let stress = boot(&demo, 4, &["stress".to_string()], true)?;
