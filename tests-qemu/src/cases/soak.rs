@@ -62,6 +62,7 @@ impl SoakCase {
             append: self.append.into(),
             gic: self.gic,
             journal: None,
+            sitting: None,
         }
     }
 }

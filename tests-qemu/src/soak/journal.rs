@@ -218,6 +218,7 @@ mod tests {
             append: "stress_ring=1000 stress_irq=0".into(),
             gic: None,
             journal: None,
+            sitting: None,
         }
     }
 

@@ -20,7 +20,7 @@ use crate::util;
 
 pub const HELP: &str = "usage: cargo xtask soak [--boots N] [--accel tcg|kvm] [--seed S] [--jobs J]
                         [--per-process R] [--mutant NAME] [--kernel ELF] [--append ARGS]
-                        [--gic 2|3] [--journal FILE]
+                        [--gic 2|3] [--journal FILE] [--for MINUTES]
 
 Runs N stress rounds (default 3000). Each QEMU process carries up to R rounds (default 25):
 the kernel (bootargs `stress reboot`) ends a passing round with PSCI SYSTEM_RESET and QEMU
@@ -51,8 +51,12 @@ options:
                     a soak stopped part-way goes on with the same command, and its summary
                     covers every sitting (the file's header must match: same options, same
                     kernel file, so use --kernel with a saved copy)
+  --for MINUTES     a sitting's budget: start no process after MINUTES (those running
+                    finish and are recorded), then print the summary (with --journal, over
+                    every sitting so far; `--for 0` only prints it)
 
-Exit status: 0 if every round passed, 1 otherwise (77: kvm packages not prepared).";
+Exit status: 0 if every round passed, 1 otherwise (77: kvm packages not prepared; 3: --for
+ran out with rounds left and none failed).";
 
 /// Where the rounds run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +80,8 @@ pub struct Opts {
     pub gic: Option<u32>,
     /// `--journal`: record finished processes, skip recorded ones.
     pub journal: Option<PathBuf>,
+    /// `--for`: start no process after this long (a sitting's budget).
+    pub sitting: Option<Duration>,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -92,6 +98,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         append: String::new(),
         gic: None,
         journal: None,
+        sitting: None,
     };
     let mut args = crate::args::Args::new(args);
     while let Some(key) = args.next_key() {
@@ -108,6 +115,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--append" => o.append = args.value()?,
             "--kernel" => o.kernel = Some(PathBuf::from(args.value()?)),
             "--journal" => o.journal = Some(PathBuf::from(args.value()?)),
+            "--for" => o.sitting = Some(Duration::from_secs(num(args.value()?)? * 60)),
             "--gic" => match args.value()?.as_str() {
                 "2" => o.gic = Some(2),
                 "3" => o.gic = Some(3),
@@ -152,7 +160,13 @@ pub enum Verdict {
     Failed(Vec<String>),
     /// Nested KVM could not be prepared (the arm64 packages); nothing ran.
     Skipped(String),
+    /// `--for` ran out with rounds left and none failed (with `--journal`, the same command
+    /// goes on).
+    Incomplete,
 }
+
+/// Exit status of a soak stopped by `--for` with rounds left and no failure.
+pub const EXIT_INCOMPLETE: u8 = 3;
 
 /// `cargo xtask soak`.
 pub fn cmd(args: &[String]) -> ExitCode {
@@ -160,6 +174,7 @@ pub fn cmd(args: &[String]) -> ExitCode {
         Ok(o) => match soak(&o) {
             Verdict::Passed => ExitCode::SUCCESS,
             Verdict::Failed(_) => ExitCode::FAILURE,
+            Verdict::Incomplete => ExitCode::from(EXIT_INCOMPLETE),
             Verdict::Skipped(why) => {
                 eprintln!("soak: setup failed: {why}");
                 ExitCode::from(crate::boot::kvm::EXIT_SETUP)
@@ -242,6 +257,11 @@ pub fn soak(o: &Opts) -> Verdict {
     std::thread::scope(|s| {
         for _ in 0..o.jobs.min(pending.len()) {
             s.spawn(|| loop {
+                // The sitting's budget: no new process once it is spent (those running
+                // finish and are recorded).
+                if o.sitting.is_some_and(|t| start.elapsed() >= t) {
+                    break;
+                }
                 // Relaxed: only hands out indices into `pending`; results travel through
                 // the Mutex.
                 let k = next.fetch_add(1, Ordering::Relaxed);
@@ -298,10 +318,31 @@ pub fn soak(o: &Opts) -> Verdict {
         ));
     }
     let mut results = results.into_inner().expect("no poisoning");
+    // Relaxed: the workers are joined (scope).
+    let ran = next.load(Ordering::Relaxed).min(pending.len());
+    let incomplete = ran < pending.len();
+    if incomplete {
+        println!(
+            "\nsoak: --for {} min spent: {} of {} processes not started{}",
+            o.sitting.map_or(0, |t| t.as_secs() / 60),
+            pending.len() - ran,
+            slots.len(),
+            if o.journal.is_some() {
+                "; the same command goes on with them"
+            } else {
+                ""
+            }
+        );
+    }
     let earlier_wall = journal
         .as_ref()
         .map_or(Duration::ZERO, |j| j.earlier_wall());
-    let sittings = journal.as_ref().map(|j| j.session);
+    // Sittings that ran something: the earlier ones recorded, and this one if it ran a
+    // process (`--for 0` only reads).
+    let sittings = journal.as_ref().map(|j| {
+        let earlier: std::collections::BTreeSet<u32> = j.done.values().map(|r| r.session).collect();
+        earlier.len() + usize::from(ran > 0)
+    });
     if let Some(j) = journal {
         results.extend(j.done.into_values().map(|r| r.outcome));
     }
@@ -341,6 +382,8 @@ pub fn soak(o: &Opts) -> Verdict {
     if hangs + failures > 0 {
         println!("  failed processes' serial logs: {}", dir.display());
         Verdict::Failed(results.into_iter().filter_map(|r| r.failure).collect())
+    } else if incomplete {
+        Verdict::Incomplete
     } else {
         Verdict::Passed
     }

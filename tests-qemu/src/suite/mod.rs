@@ -322,6 +322,8 @@ fn soak_checks(o: &Options, tally: &mut Tally) {
                 continue;
             }
             (crate::soak::Verdict::Passed, None) => (true, String::new()),
+            // The suite's soaks have no `--for`; a stop short of their rounds is a failure.
+            (crate::soak::Verdict::Incomplete, _) => (false, ": stopped short".into()),
             (crate::soak::Verdict::Passed, Some(want)) => {
                 (false, format!(": the mutant survived (expected `{want}`)"))
             }
