@@ -180,10 +180,10 @@ mod host {
                 l.parked
             };
             // Signalled after the lock is dropped: an owner that recorded `parked` under the
-            // lock is inside `Condvar::wait` by the time we could take the lock, and a signal
-            // after the unlock still wakes it (the condvar's own sequence word); the woken
-            // owner then finds the mutex free. An owner that had not parked when we held the
-            // lock sees `set` when it takes the lock itself.
+            // lock was already waiting when we got the lock (`Condvar::wait` releases the
+            // lock and waits as one step), so the signal reaches it, and it then finds the
+            // mutex free. An owner that had not parked when we held the lock sees `set` when
+            // it takes the lock itself.
             if parked {
                 self.cv.notify_one();
             }
