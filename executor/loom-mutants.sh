@@ -20,13 +20,15 @@
 #   wait_keeps_latch      HostNotifier::wait leaves a latch it finds set (the seed's wait: the
 #                         owner spins through a notifier's window)
 #   wait_not_parked       HostNotifier::wait parks without recording it, so set never signals
+#   deferred_wake_dropped a wake during the task's poll is dropped instead of queued after it
+#   deferred_mark_kept    a wake during the completing poll keeps the task's slot taken
 #
 # Usage: executor/loom-mutants.sh [MUTANT...]   (default: all of the above)
 # Exits 0 only if every mutant was caught.
 set -u
 all="no_owner_fence no_notifier_fence rmw_relaxed no_sleep_fence no_latch_fence bh_skip_notify
 notified_before_set skip_set_if_notified accept_load_store no_accept signal_no_recheck
-wait_keeps_latch wait_not_parked"
+wait_keeps_latch wait_not_parked deferred_wake_dropped deferred_mark_kept"
 case "${1:-}" in
     -h | --help)
         sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'

@@ -31,13 +31,6 @@ fn ctx() -> &'static Context {
 
 pub fn run(w: Workload) -> Duration {
     let c = ctx();
-    // A task that completed while a wake of it was queued (a waker fired during its last
-    // poll: the cross-thread sender's wake racing the receiver's final re-check) keeps its
-    // slot until the owner dequeues that entry. The previous workload's loop ended at the
-    // completion, so poll once to reclaim such a slot before spawning into 1-slot pools
-    // (CI saw `receiver: PoolFull` otherwise). Not timed: the figures come from inside the
-    // workloads.
-    c.poll(false);
     match w {
         Workload::SelfWake { n } => {
             let mut h = DRIVER.spawn(c, work::self_wake(n)).expect("driver");

@@ -358,6 +358,33 @@ fn self_waking_task_runs_on_next_iteration() {
     ctx.poll(false);
     assert_eq!(h.try_take(), Some(9));
     assert_eq!(ctx.stats().tasks_polled, 2);
+    // The spawn notified; the wake during the poll only marked the task (the owner queued
+    // it after the poll), so it did not.
+    #[cfg(feature = "stats")]
+    assert_eq!(ctx.stats().notifies, 1);
+}
+
+/// A wake that lands during the poll that completes the task leaves no queue entry: the
+/// slot is free when that poll returns, not one owner poll later.
+#[test]
+fn wake_during_the_completing_poll_frees_the_slot_at_once() {
+    static POOL: TaskPool<64, 1> = TaskPool::new();
+    let ctx = context(0);
+    let ready_after_wake = || {
+        std::future::poll_fn(|cx| {
+            cx.waker().wake_by_ref();
+            Poll::Ready(5u32)
+        })
+    };
+    let mut h = POOL.spawn(ctx, ready_after_wake()).unwrap();
+    ctx.poll(false);
+    assert_eq!(h.try_take(), Some(5));
+    drop(h);
+    assert_eq!(POOL.free_slots(), 1, "slot held by the wake's mark");
+    drop(POOL.spawn(ctx, ready_after_wake()).expect("slot reusable"));
+    ctx.poll(false);
+    assert_eq!(POOL.free_slots(), 1);
+    assert_eq!(ctx.stats().tasks_polled, 2);
 }
 
 #[test]

@@ -113,6 +113,64 @@ fn bh_from_other_thread() {
     t.join().unwrap();
 }
 
+/// What `task_wake` says when the completed task's slot is still taken.
+const SLOT_HELD: &str = "slot reusable after completion";
+
+/// notify vs poll: a task pending on a flag is woken from another thread. The wake can land
+/// before, during or after any of the task's polls; during a poll it is a mark the owner
+/// turns into a queue entry after a Pending poll (mutant `deferred_wake_dropped` loses it:
+/// a deadlock) and drops after the completing one (mutant `deferred_mark_kept` keeps the
+/// slot taken: the spawn at the end fails).
+fn task_wake() {
+    use executor::TaskPool;
+    use loom::sync::atomic::AtomicBool;
+    use loom::sync::Mutex;
+    use std::future::poll_fn;
+    use std::sync::atomic::Ordering::{Acquire, Release};
+    use std::task::{Poll, Waker};
+
+    let ctx = context(0);
+    let pool: &'static TaskPool<256, 1> = leak(TaskPool::new());
+    let flag: &'static AtomicBool = leak(AtomicBool::new(false));
+    let slot: &'static Mutex<Option<Waker>> = leak(Mutex::new(None));
+    // Leaked, for the reason given in `signal_raise_vs_wait`; taken out to drop it at the end.
+    let h = Box::leak(Box::new(Some(
+        pool.spawn(ctx, async move {
+            poll_fn(|cx| {
+                // Register, then check: a raise that finds no waker yet is seen by the check.
+                slot.lock()
+                    .unwrap()
+                    .get_or_insert_with(|| cx.waker().clone());
+                // Acquire: pairs with the Release store in the waking thread.
+                if flag.load(Acquire) {
+                    return Poll::Ready(());
+                }
+                Poll::Pending
+            })
+            .await
+        })
+        .unwrap(),
+    )));
+    // The waker runs from the start, so its wake can land inside either poll.
+    let t = thread::spawn(move || {
+        // Release: pairs with the Acquire load in the task.
+        flag.store(true, Release);
+        if let Some(w) = slot.lock().unwrap().take() {
+            w.wake();
+        }
+    });
+    while h.as_mut().unwrap().try_take().is_none() {
+        ctx.poll(true);
+    }
+    t.join().unwrap();
+    // However the wake fell, the slot is free once the handle is gone: a completed task is
+    // on no run queue.
+    drop(h.take());
+    if let Err(e) = pool.spawn(ctx, async {}) {
+        panic!("{SLOT_HELD}: {e:?}");
+    }
+}
+
 /// What a failed end-state check says (the catchers below look for it).
 const BUSY_LOOP: &str = "event still set after the owner accepted the last notify";
 
@@ -245,11 +303,7 @@ fn signal_raise_vs_wait() {
 mod models {
     use super::*;
     use executor::{TaskPool, WorkerPool};
-    use loom::sync::atomic::AtomicBool;
     use loom::sync::Mutex;
-    use std::future::poll_fn;
-    use std::sync::atomic::Ordering::{Acquire, Release};
-    use std::task::{Poll, Waker};
 
     #[test]
     fn wake_gate() {
@@ -364,40 +418,9 @@ mod models {
         });
     }
 
-    /// notify vs poll: a task pending on a flag is woken from another thread.
     #[test]
     fn task_wake_vs_poll() {
-        check("task_wake_vs_poll", || {
-            let ctx = context(0);
-            let pool: &'static TaskPool<256, 1> = leak(TaskPool::new());
-            let flag: &'static AtomicBool = leak(AtomicBool::new(false));
-            let slot: &'static Mutex<Option<Waker>> = leak(Mutex::new(None));
-            let mut h = pool
-                .spawn(ctx, async move {
-                    poll_fn(|cx| {
-                        // Acquire: pairs with the Release store in the waking thread.
-                        if flag.load(Acquire) {
-                            return Poll::Ready(());
-                        }
-                        slot.lock()
-                            .unwrap()
-                            .get_or_insert_with(|| cx.waker().clone());
-                        Poll::Pending
-                    })
-                    .await
-                })
-                .unwrap();
-            ctx.poll(false); // first poll: registers the waker, pending
-            let t = thread::spawn(move || {
-                flag.store(true, Release);
-                let w = slot.lock().unwrap().take().unwrap();
-                w.wake();
-            });
-            while h.try_take().is_none() {
-                ctx.poll(true);
-            }
-            t.join().unwrap();
-        });
+        check("task_wake_vs_poll", task_wake);
     }
 
     /// Cross-context wake: a task on A awaits the JoinHandle of a task on B (B's owner wakes
@@ -532,6 +555,21 @@ const CATCHER: Catcher = Catcher {
     what: WINDOW_SPIN,
 };
 
+#[cfg(aiolos_mutant = "deferred_wake_dropped")]
+const CATCHER: Catcher = Catcher {
+    model: "task_wake_vs_poll",
+    run: task_wake,
+    preemptions: DEFAULT_PREEMPTIONS,
+    what: DEADLOCK,
+};
+#[cfg(aiolos_mutant = "deferred_mark_kept")]
+const CATCHER: Catcher = Catcher {
+    model: "task_wake_vs_poll",
+    run: task_wake,
+    preemptions: DEFAULT_PREEMPTIONS,
+    what: SLOT_HELD,
+};
+
 /// Negative control, one per mutant build: passes only if the mutant's catcher model fails
 /// the way it states.
 #[cfg(any(
@@ -547,7 +585,9 @@ const CATCHER: Catcher = Catcher {
     aiolos_mutant = "skip_set_if_notified",
     aiolos_mutant = "signal_no_recheck",
     aiolos_mutant = "wait_keeps_latch",
-    aiolos_mutant = "wait_not_parked"
+    aiolos_mutant = "wait_not_parked",
+    aiolos_mutant = "deferred_wake_dropped",
+    aiolos_mutant = "deferred_mark_kept"
 ))]
 #[test]
 fn mutant_caught() {

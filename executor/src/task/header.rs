@@ -128,7 +128,8 @@ impl TaskHeader {
             .expect("aiolos: task storage not initialised")
     }
 
-    /// Waker entry point: schedule on the owning context. Lock-free, IRQ-safe.
+    /// Waker entry point: schedule on the owning context (or mark a task being polled, see
+    /// `state.rs`). Lock-free, IRQ-safe.
     pub(crate) fn wake(&'static self) -> super::state::WakeAction {
         let action = self.state.wake();
         if action == super::state::WakeAction::Enqueue {

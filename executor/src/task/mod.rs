@@ -53,8 +53,11 @@ pub(crate) fn run_queue(ctx: &'static Context) -> bool {
                         // SAFETY: `end_run` left the state at exactly ALLOCATED|COMPLETE.
                         unsafe { task.free() };
                     }
-                } else {
-                    task.state.finish_pending();
+                } else if task.state.finish_pending() {
+                    // Woken during the poll: we own the SCHEDULED mark, so we push. No
+                    // notify: this core is awake and its next poll takes the queue.
+                    task.woken_at.stamp(|| ctx.now());
+                    ctx.run_queue.push(task);
                 }
             }
             StartAction::Skip => {}
@@ -95,7 +98,7 @@ pub enum ScheduleError {
 pub fn co_schedule(waker: &Waker) -> Result<(), ScheduleError> {
     let task = waker::header_of(waker).ok_or(ScheduleError::ForeignWaker)?;
     match task.wake() {
-        WakeAction::Enqueue => Ok(()),
+        WakeAction::Enqueue | WakeAction::Deferred => Ok(()),
         WakeAction::AlreadyScheduled => {
             task.ctx().stats.double_schedule();
             Err(ScheduleError::AlreadyScheduled)

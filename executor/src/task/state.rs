@@ -3,14 +3,23 @@
 //! | bit             | set by                               | cleared by                       |
 //! |-----------------|--------------------------------------|----------------------------------|
 //! | `ALLOCATED`     | `spawn` (0 -> ALLOCATED|…)           | `free` (state := 0)              |
-//! | `SCHEDULED`     | `spawn`, a wake that enqueues it     | the owner when it dequeues it    |
+//! | `SCHEDULED`     | `spawn`, a wake                      | the owner: dequeue, or `end_run` |
 //! | `RUNNING`       | the owner, dequeue -> poll           | the owner after the poll         |
 //! | `COMPLETE`      | the owner when the future is Ready   | `free`                           |
 //! | `JOIN_INTEREST` | `spawn` (a `JoinHandle` exists)      | dropping the `JoinHandle`        |
 //!
 //! Invariants
-//! - `SCHEDULED` <=> the task is on exactly one run queue (or about to be pushed by the one
-//!   caller that set the bit). Only that caller pushes; only the owner clears it.
+//! - `SCHEDULED` without `RUNNING` <=> the task is on exactly one run queue (or about to be
+//!   pushed by the one caller that set the bit). Only that caller pushes; only the owner
+//!   clears it.
+//! - `SCHEDULED` with `RUNNING` is a wake that came during the poll (`start_run` clears
+//!   `SCHEDULED` as it sets `RUNNING`, so nothing else can set it then). It is a mark, not a
+//!   queue entry: the waker neither pushes nor notifies (the owner is awake, in the poll).
+//!   The owner queues the task itself after a `Pending` poll (`finish_pending` returns
+//!   true), and drops the mark after a `Ready` one (`end_run`). So a completed task is never
+//!   on a run queue, and its slot is free as soon as the poll that completed it returns and
+//!   nobody joins (a wake that raced the last poll used to leave a queue entry that kept
+//!   the slot until the owner's next poll dequeued it).
 //! - The future is touched only by the owner while `RUNNING`; the output only by the owner
 //!   before `COMPLETE` is published (Release) and by the `JoinHandle` after observing it
 //!   (Acquire).
@@ -35,6 +44,9 @@ const FREEABLE: usize = ALLOCATED | COMPLETE;
 pub(crate) enum WakeAction {
     /// We set SCHEDULED: push the task onto its context's run queue and notify.
     Enqueue,
+    /// The task is being polled: we set SCHEDULED as a mark, and the owner queues the task
+    /// after the poll (`finish_pending`). No push, no notify.
+    Deferred,
     /// Already queued: it will run (the caller's writes are ordered by our RMW).
     AlreadyScheduled,
     /// Free or completed: nothing to do.
@@ -83,10 +95,15 @@ impl State {
                 // `start_run`): either it reads our write (and our prior writes), or we read
                 // its clearing of SCHEDULED and enqueue.
                 (s, WakeAction::AlreadyScheduled)
+            } else if s & RUNNING != 0 {
+                // Being polled: leave a mark the owner reads in `finish_pending` / `end_run`.
+                (s | SCHEDULED, WakeAction::Deferred)
             } else {
                 (s | SCHEDULED, WakeAction::Enqueue)
             };
-            // AcqRel: Release pairs with the Acquire of the owner's `start_run`.
+            // AcqRel: Release pairs with the Acquire of the owner's `start_run` (Enqueue,
+            // AlreadyScheduled) or `finish_pending` (Deferred): our writes before the wake
+            // are visible to the next poll.
             match self
                 .0
                 .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Relaxed)
@@ -127,10 +144,18 @@ impl State {
         }
     }
 
-    /// Owner, after a poll returned Pending.
-    pub(crate) fn finish_pending(&self) {
+    /// Owner, after a poll returned Pending. Returns true if a wake came during the poll: the
+    /// caller must push the task onto its run queue (it owns the SCHEDULED mark).
+    pub(crate) fn finish_pending(&self) -> bool {
         // Release: the poll's writes happen before a waker's RMW that observes !RUNNING.
-        self.0.fetch_and(!RUNNING, Ordering::Release);
+        // Acquire: pairs with the Release CAS of a `wake` that returned Deferred (its writes
+        // before waking are visible to the next poll).
+        #[cfg(not(aiolos_mutant = "deferred_wake_dropped"))]
+        let old = self.0.fetch_and(!RUNNING, Ordering::AcqRel);
+        // Mutant: the mark is cleared with RUNNING and the task never queued (a lost wake).
+        #[cfg(aiolos_mutant = "deferred_wake_dropped")]
+        let old = self.0.fetch_and(!(RUNNING | SCHEDULED), Ordering::AcqRel) & !SCHEDULED;
+        old & SCHEDULED != 0
     }
 
     /// Owner, after the output was stored. Returns whether a joiner may be waiting.
@@ -141,12 +166,20 @@ impl State {
         self.0.fetch_or(COMPLETE, Ordering::AcqRel) & JOIN_INTEREST != 0
     }
 
-    /// Owner, after `complete` and waking the joiner. Returns true if the caller must free.
+    /// Owner, after `complete` and waking the joiner. Drops a wake's mark left during the
+    /// poll (the task is on no queue; wakes after `complete` are ignored). Returns true if
+    /// the caller must free.
     pub(crate) fn end_run(&self) -> bool {
+        // Mutant: the mark is kept, so the slot stays taken (the behaviour before marks: a
+        // wake during the completing poll held the slot until the owner's next poll).
+        #[cfg(aiolos_mutant = "deferred_mark_kept")]
+        const CLEAR: usize = RUNNING;
+        #[cfg(not(aiolos_mutant = "deferred_mark_kept"))]
+        const CLEAR: usize = RUNNING | SCHEDULED;
         // AcqRel: Acquire pairs with the Release in `drop_join` (the joiner is done with the
-        // output before we free it).
-        let old = self.0.fetch_and(!RUNNING, Ordering::AcqRel);
-        old & !RUNNING == FREEABLE
+        // output before we free it) and with the Release CAS of a Deferred `wake`.
+        let old = self.0.fetch_and(!CLEAR, Ordering::AcqRel);
+        old & !CLEAR == FREEABLE
     }
 
     /// `JoinHandle` dropped. Returns true if the caller must free.
