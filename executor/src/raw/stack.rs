@@ -6,7 +6,9 @@
 //! Invariants
 //! - A node is on at most one stack at a time. The node's owner enforces this with its own
 //!   state word (a task's `SCHEDULED` bit, a bottom half's `QUEUED` bit): only the caller that
-//!   set that bit may push, and only the consumer that took the node may clear it.
+//!   set that bit may push (or the one it hands that right to: a wake during a task's poll
+//!   leaves the push to the owner, see `task/state.rs`), and only the consumer that took the
+//!   node may clear it.
 //! - Producers (`push`) only CAS the head; the consumer only swaps it with null (`take_all`).
 //!   Because no one ever pops a single node, there is no ABA problem.
 //! - After `take_all` the consumer owns the taken nodes' links exclusively until it clears
